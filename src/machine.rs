@@ -1,0 +1,740 @@
+//! The acquire, stale-break and release algorithm (PROTOCOL.md §7-§9) as a
+//! pure state machine. It never touches a file system: it asks for one
+//! [`Request`] at a time and is told the [`Reply`]. The real driver
+//! (`crate::driver`) and the simulated file system (`crate::sim`) both run it,
+//! so what the tests and the model check exercise is what ships.
+//!
+//! ```text
+//! acquire: Now → Publish ─Published─────────────────────────────→ Acquired
+//!                   └Exists→ Read ─gone→ (publish again)
+//!                              └found→ [ProbePid] → judge ─held→ Close → Busy
+//!                                                        └stale→ Guard → Stat → Unlink → Close → (publish again)
+//! release: Read → compare writer id and file → Unlink → Close → Released
+//!                                  └mismatch→ Close → Lost
+//! ```
+
+use nix::errno::Errno;
+use serde::Serialize;
+
+use crate::policy::{self, Contents, Facts, Liveness, Thresholds, Verdict};
+use crate::record::{self, Hostname, Record, WriterId, RECORD_LEN};
+
+/// How many times one acquire may find the lock gone or broken and publish
+/// again before it reports contention instead of looping.
+pub const MAX_ROUNDS: u32 = 4;
+
+/// At most this many bytes are read from a lock file: one more than a record,
+/// so that a long file is seen to be long (§4.1).
+pub const READ_LIMIT: usize = RECORD_LEN + 1;
+
+/// A file the driver holds open on the machine's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Handle(pub u64);
+
+/// The identity of a file: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// What `lstat`/`fstat` told about a regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Meta {
+    pub id: FileId,
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+/// Kinds of things found at a lock path that are not regular files (§4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    Symlink,
+    Fifo,
+    Directory,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Unknown,
+}
+
+impl std::fmt::Display for FileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileKind::Symlink => "symbolic link",
+            FileKind::Fifo => "FIFO",
+            FileKind::Directory => "directory",
+            FileKind::Socket => "socket",
+            FileKind::CharDevice => "character device",
+            FileKind::BlockDevice => "block device",
+            FileKind::Unknown => "file of unknown type",
+        })
+    }
+}
+
+/// One operation the machine needs done. Each is a single atomic step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// The wall clock, UNIX epoch nanoseconds.
+    Now,
+    /// Make the lock path appear holding exactly `bytes`, all at once, if
+    /// nothing is there (§7.1). The new file stays open as the held file and
+    /// is guarded from before it appears (§7.2).
+    Publish { bytes: [u8; RECORD_LEN] },
+    /// Flawed publication: create the lock path empty, exclusively.
+    CreateEmpty,
+    /// Flawed publication, second half: write `bytes` into the created file.
+    Write { file: Handle, bytes: [u8; RECORD_LEN] },
+    /// Read the lock path safely (§4.1): regular files only, no symlinks
+    /// followed, never blocking, at most [`READ_LIMIT`] bytes. With
+    /// `keep_open` the file stays open for a later [`Request::Guard`].
+    Read { keep_open: bool },
+    /// kill(pid, 0).
+    ProbePid { pid: u32 },
+    /// flock(LOCK_EX | LOCK_NB) on an open file (§8.1).
+    Guard { file: Handle },
+    /// lstat the lock path.
+    Stat,
+    /// unlink the lock path.
+    Unlink,
+    /// Close an open file (dropping any guard on it).
+    Close { file: Handle },
+}
+
+/// What a [`Request::Read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadReply {
+    Found {
+        file: Option<Handle>,
+        meta: Meta,
+        /// The first bytes of the file, at most [`READ_LIMIT`].
+        head: Vec<u8>,
+    },
+    NotFound,
+    NotRegular(FileKind),
+}
+
+/// The answer to a [`Request`]. `Failed` may answer any request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Now(i128),
+    Published { file: Handle, id: FileId },
+    Exists,
+    Written,
+    Read(ReadReply),
+    Liveness(Liveness),
+    Guarded,
+    GuardBusy,
+    Stat(Option<Meta>),
+    Unlinked,
+    UnlinkedNothing,
+    Closed,
+    Failed(Errno),
+}
+
+/// The operation a [`LockError::Io`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    Clock,
+    Publish,
+    Write,
+    Read,
+    ProbePid,
+    Guard,
+    Stat,
+    Unlink,
+    Close,
+}
+
+/// Why the machine stopped without an outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "error", rename_all = "kebab-case")]
+pub enum LockError {
+    #[error("the lock path is a {kind}, not a regular file; it was left alone")]
+    NotRegular { kind: FileKind },
+    #[error("{op:?} failed: {errno}")]
+    Io {
+        op: Op,
+        #[serde(serialize_with = "ser_errno")]
+        errno: Errno,
+    },
+    #[error("driver answered {reply} to {request}")]
+    Protocol {
+        request: &'static str,
+        reply: &'static str,
+    },
+}
+
+fn ser_errno<S: serde::Serializer>(e: &Errno, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{e:?}"))
+}
+
+/// The machine's next move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<T> {
+    Do(Request),
+    Done(T),
+}
+
+/// Deliberate departures from the protocol, so that one implementation can
+/// also behave like a broken one (the seed's defects). All off is the protocol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Flaws {
+    /// Publish by creating the file empty and then writing it (defect 1).
+    pub create_then_write: bool,
+    /// Judge any file that does not decode stale at once (defect 1).
+    pub malformed_is_garbage: bool,
+    /// Unlink a lock judged stale without the guard and re-check (defect 2).
+    pub unguarded_break: bool,
+    /// Release by writer id alone, without comparing file identity.
+    pub release_by_id_only: bool,
+}
+
+impl Flaws {
+    /// The seed's algorithm: every flaw at once.
+    pub const SEED: Flaws = Flaws {
+        create_then_write: true,
+        malformed_is_garbage: true,
+        unguarded_break: true,
+        release_by_id_only: true,
+    };
+}
+
+/// Who is acquiring, and by which rules.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub pid: u32,
+    /// This host's name, already cut by the writer's rule.
+    pub host: Hostname,
+    pub writer_id: WriterId,
+    pub thresholds: Thresholds,
+    pub flaws: Flaws,
+}
+
+/// The lock this process now holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub file: Handle,
+    pub id: FileId,
+    pub record: Record,
+    /// The stale lock this acquire broke on its way, if any.
+    pub broke: Option<Contents>,
+}
+
+/// Why an acquire did not get the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "why", rename_all = "kebab-case")]
+pub enum Busy {
+    /// The lock is held: here is what it holds and why it is not stale.
+    Held {
+        #[serde(serialize_with = "ser_contents")]
+        contents: Contents,
+        verdict: Verdict,
+    },
+    /// The lock is stale but someone else holds its guard (§8.1): another
+    /// breaker at work, or a holder whose process still lives.
+    Guarded {
+        #[serde(serialize_with = "ser_contents")]
+        contents: Contents,
+    },
+    /// The lock changed under us in every one of [`MAX_ROUNDS`] rounds.
+    Contended,
+}
+
+fn ser_contents<S: serde::Serializer>(c: &Contents, s: S) -> Result<S::Ok, S::Error> {
+    match c {
+        Contents::Valid(r) => r.serialize(s),
+        Contents::Malformed(e) => e.serialize(s),
+    }
+}
+
+/// An acquire's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquired {
+    Held(Held),
+    Busy(Busy),
+}
+
+/// What was read and judged at the lock path during one round.
+#[derive(Debug, Clone)]
+struct Seen {
+    file: Handle,
+    meta: Meta,
+    contents: Contents,
+    now_ns: i128,
+}
+
+/// Where an acquire is.
+#[derive(Debug, Clone)]
+enum AcqState {
+    Start,
+    Clock,
+    Publishing,
+    Writing { file: Handle, id: FileId },
+    Reading,
+    /// Read the lock; now the clock, to judge its age.
+    Timing { seen: Seen },
+    /// Judging a same-host record: its PID's liveness.
+    Probing { seen: Seen },
+    Guarding { seen: Seen },
+    Verifying { seen: Seen },
+    Unlinking { seen: Seen },
+    /// Closing the file read this round; afterwards either retry or stop.
+    Closing { then: AfterClose },
+    Finished,
+}
+
+#[derive(Debug, Clone)]
+enum AfterClose {
+    Retry { broke: Option<Contents> },
+    Stop(Busy),
+}
+
+/// One attempt to take the lock, without waiting (§7).
+#[derive(Debug, Clone)]
+pub struct Acquire {
+    params: Params,
+    record: Record,
+    bytes: [u8; RECORD_LEN],
+    state: AcqState,
+    round: u32,
+    broke: Option<Contents>,
+}
+
+impl Acquire {
+    pub fn new(params: Params) -> Self {
+        let record = Record {
+            pid: params.pid,
+            hostname: params.host.clone(),
+            timestamp_ns: 0,
+            writer_id: params.writer_id,
+            version: record::VERSION,
+        };
+        Acquire {
+            params,
+            record,
+            bytes: [0; RECORD_LEN],
+            state: AcqState::Start,
+            round: 0,
+            broke: None,
+        }
+    }
+
+    /// The first request.
+    pub fn start(&mut self) -> Action<Acquired> {
+        self.state = AcqState::Clock;
+        Action::Do(Request::Now)
+    }
+
+    /// Feed the reply to the last request; get the next move.
+    pub fn resume(&mut self, reply: Reply) -> Result<Action<Acquired>, LockError> {
+        let state = std::mem::replace(&mut self.state, AcqState::Finished);
+        let (request, step) = (state_name(&state), reply_name(&reply));
+        let unexpected = LockError::Protocol {
+            request,
+            reply: step,
+        };
+        if let Reply::Failed(errno) = reply {
+            return Err(LockError::Io {
+                op: op_of_state(&state),
+                errno,
+            });
+        }
+        let action = match (state, reply) {
+            (AcqState::Clock, Reply::Now(now)) => {
+                self.record.timestamp_ns = u64::try_from(now.max(0)).unwrap_or(u64::MAX);
+                self.bytes = record::encode(&self.record);
+                self.publish()
+            }
+            (AcqState::Publishing, Reply::Published { file, id }) => {
+                if self.params.flaws.create_then_write {
+                    self.state = AcqState::Writing { file, id };
+                    Action::Do(Request::Write {
+                        file,
+                        bytes: self.bytes,
+                    })
+                } else {
+                    self.held(file, id)
+                }
+            }
+            (AcqState::Publishing, Reply::Exists) => self.read(),
+            (AcqState::Writing { file, id }, Reply::Written) => self.held(file, id),
+            (AcqState::Reading, Reply::Read(read)) => match read {
+                ReadReply::NotFound => self.retry(),
+                ReadReply::NotRegular(kind) => return Err(LockError::NotRegular { kind }),
+                ReadReply::Found {
+                    file: Some(file),
+                    meta,
+                    head,
+                } => {
+                    let contents = match record::decode(&head) {
+                        Ok(r) => Contents::Valid(r),
+                        // A short read of a long file is reported with its real length.
+                        Err(record::DecodeError::Length { .. }) => {
+                            Contents::Malformed(record::DecodeError::Length { found: meta.size })
+                        }
+                        Err(e) => Contents::Malformed(e),
+                    };
+                    let seen = Seen {
+                        file,
+                        meta,
+                        contents,
+                        now_ns: 0,
+                    };
+                    self.state = AcqState::Timing { seen };
+                    Action::Do(Request::Now)
+                }
+                ReadReply::Found { file: None, .. } => return Err(unexpected),
+            },
+            (AcqState::Timing { mut seen }, Reply::Now(now)) => {
+                seen.now_ns = now;
+                match policy::pid_to_probe(&seen.contents, &self.params.host) {
+                    Some(pid) => {
+                        self.state = AcqState::Probing { seen };
+                        Action::Do(Request::ProbePid { pid })
+                    }
+                    None => self.decide(seen, None),
+                }
+            }
+            (AcqState::Probing { seen }, Reply::Liveness(l)) => self.decide(seen, Some(l)),
+            (AcqState::Guarding { seen }, Reply::Guarded) => {
+                self.state = AcqState::Verifying { seen };
+                Action::Do(Request::Stat)
+            }
+            (AcqState::Guarding { seen }, Reply::GuardBusy) => self.close_then(
+                seen.file,
+                AfterClose::Stop(Busy::Guarded {
+                    contents: seen.contents,
+                }),
+            ),
+            (AcqState::Verifying { seen }, Reply::Stat(meta)) => {
+                if meta == Some(seen.meta) {
+                    self.state = AcqState::Unlinking { seen };
+                    Action::Do(Request::Unlink)
+                } else {
+                    // Not the file we judged any more: never unlink (§8.2).
+                    self.close_then(seen.file, AfterClose::Retry { broke: None })
+                }
+            }
+            (AcqState::Unlinking { seen }, Reply::Unlinked | Reply::UnlinkedNothing) => {
+                let broke = Some(seen.contents);
+                self.close_then(seen.file, AfterClose::Retry { broke })
+            }
+            (AcqState::Closing { then }, Reply::Closed) => match then {
+                AfterClose::Retry { broke } => {
+                    if broke.is_some() {
+                        self.broke = broke;
+                    }
+                    self.retry()
+                }
+                AfterClose::Stop(busy) => Action::Done(Acquired::Busy(busy)),
+            },
+            _ => return Err(unexpected),
+        };
+        Ok(action)
+    }
+
+    fn publish(&mut self) -> Action<Acquired> {
+        self.state = AcqState::Publishing;
+        if self.params.flaws.create_then_write {
+            Action::Do(Request::CreateEmpty)
+        } else {
+            Action::Do(Request::Publish { bytes: self.bytes })
+        }
+    }
+
+    fn held(&mut self, file: Handle, id: FileId) -> Action<Acquired> {
+        Action::Done(Acquired::Held(Held {
+            file,
+            id,
+            record: self.record.clone(),
+            broke: self.broke.take(),
+        }))
+    }
+
+    fn read(&mut self) -> Action<Acquired> {
+        self.state = AcqState::Reading;
+        Action::Do(Request::Read { keep_open: true })
+    }
+
+    /// The lock vanished or was broken: publish again, a bounded number of times.
+    fn retry(&mut self) -> Action<Acquired> {
+        self.round += 1;
+        if self.round >= MAX_ROUNDS {
+            return Action::Done(Acquired::Busy(Busy::Contended));
+        }
+        self.publish()
+    }
+
+    fn close_then(&mut self, file: Handle, then: AfterClose) -> Action<Acquired> {
+        self.state = AcqState::Closing { then };
+        Action::Do(Request::Close { file })
+    }
+
+    fn decide(&mut self, seen: Seen, liveness: Option<Liveness>) -> Action<Acquired> {
+        let verdict = policy::judge(
+            &Facts {
+                contents: &seen.contents,
+                mtime_ns: seen.meta.mtime_ns,
+                now_ns: seen.now_ns,
+                local_host: &self.params.host,
+                liveness,
+            },
+            &self.params.thresholds,
+        );
+        let garbage =
+            self.params.flaws.malformed_is_garbage && matches!(seen.contents, Contents::Malformed(_));
+        if !verdict.stale && !garbage {
+            let file = seen.file;
+            return self.close_then(
+                file,
+                AfterClose::Stop(Busy::Held {
+                    contents: seen.contents,
+                    verdict,
+                }),
+            );
+        }
+        if self.params.flaws.unguarded_break {
+            self.state = AcqState::Unlinking { seen };
+            return Action::Do(Request::Unlink);
+        }
+        let file = seen.file;
+        self.state = AcqState::Guarding { seen };
+        Action::Do(Request::Guard { file })
+    }
+}
+
+fn state_name(s: &AcqState) -> &'static str {
+    match s {
+        AcqState::Start => "start",
+        AcqState::Clock | AcqState::Timing { .. } => "now",
+        AcqState::Probing { .. } => "probe-pid",
+        AcqState::Publishing => "publish",
+        AcqState::Writing { .. } => "write",
+        AcqState::Reading => "read",
+        AcqState::Guarding { .. } => "guard",
+        AcqState::Verifying { .. } => "stat",
+        AcqState::Unlinking { .. } => "unlink",
+        AcqState::Closing { .. } => "close",
+        AcqState::Finished => "nothing (finished)",
+    }
+}
+
+fn op_of_state(s: &AcqState) -> Op {
+    match s {
+        AcqState::Start | AcqState::Clock | AcqState::Timing { .. } | AcqState::Finished => {
+            Op::Clock
+        }
+        AcqState::Probing { .. } => Op::ProbePid,
+        AcqState::Publishing => Op::Publish,
+        AcqState::Writing { .. } => Op::Write,
+        AcqState::Reading => Op::Read,
+        AcqState::Guarding { .. } => Op::Guard,
+        AcqState::Verifying { .. } => Op::Stat,
+        AcqState::Unlinking { .. } => Op::Unlink,
+        AcqState::Closing { .. } => Op::Close,
+    }
+}
+
+fn reply_name(r: &Reply) -> &'static str {
+    match r {
+        Reply::Now(_) => "now",
+        Reply::Published { .. } => "published",
+        Reply::Exists => "exists",
+        Reply::Written => "written",
+        Reply::Read(_) => "read",
+        Reply::Liveness(_) => "liveness",
+        Reply::Guarded => "guarded",
+        Reply::GuardBusy => "guard-busy",
+        Reply::Stat(_) => "stat",
+        Reply::Unlinked => "unlinked",
+        Reply::UnlinkedNothing => "unlinked-nothing",
+        Reply::Closed => "closed",
+        Reply::Failed(_) => "failed",
+    }
+}
+
+/// What a release found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Released {
+    /// The lock was ours and is gone.
+    Released,
+    /// The lock was no longer ours; nothing was deleted (§9.2).
+    Lost(Lost),
+}
+
+/// What stood at the lock path instead of our lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "found", rename_all = "kebab-case")]
+pub enum Lost {
+    /// Nothing.
+    Vanished,
+    /// Another file: another writer's record, or something malformed.
+    Replaced {
+        #[serde(serialize_with = "ser_contents")]
+        contents: Contents,
+    },
+    /// Something that is not a regular file.
+    NotRegular { kind: FileKind },
+}
+
+#[derive(Debug, Clone)]
+enum RelState {
+    Reading,
+    Unlinking,
+    Closing { outcome: Released },
+    Finished,
+}
+
+/// Give the lock back, checking first that it is still ours (§9).
+#[derive(Debug, Clone)]
+pub struct Release {
+    held: Held,
+    flaws: Flaws,
+    state: RelState,
+}
+
+impl Release {
+    pub fn new(held: Held, flaws: Flaws) -> Self {
+        Release {
+            held,
+            flaws,
+            state: RelState::Finished,
+        }
+    }
+
+    pub fn start(&mut self) -> Action<Released> {
+        self.state = RelState::Reading;
+        Action::Do(Request::Read { keep_open: false })
+    }
+
+    pub fn resume(&mut self, reply: Reply) -> Result<Action<Released>, LockError> {
+        let state = std::mem::replace(&mut self.state, RelState::Finished);
+        if let Reply::Failed(errno) = reply {
+            let op = match state {
+                RelState::Reading => Op::Read,
+                RelState::Unlinking => Op::Unlink,
+                RelState::Closing { .. } | RelState::Finished => Op::Close,
+            };
+            return Err(LockError::Io { op, errno });
+        }
+        let unexpected = LockError::Protocol {
+            request: match state {
+                RelState::Reading => "read",
+                RelState::Unlinking => "unlink",
+                RelState::Closing { .. } => "close",
+                RelState::Finished => "nothing (finished)",
+            },
+            reply: reply_name(&reply),
+        };
+        let action = match (state, reply) {
+            (RelState::Reading, Reply::Read(read)) => match read {
+                ReadReply::NotFound => self.close(Released::Lost(Lost::Vanished)),
+                ReadReply::NotRegular(kind) => {
+                    self.close(Released::Lost(Lost::NotRegular { kind }))
+                }
+                ReadReply::Found { meta, head, .. } => {
+                    let contents = match record::decode(&head) {
+                        Ok(r) => Contents::Valid(r),
+                        Err(e) => Contents::Malformed(e),
+                    };
+                    let ours_by_id = matches!(&contents,
+                        Contents::Valid(r) if r.writer_id == self.held.record.writer_id);
+                    let ours_by_file = self.flaws.release_by_id_only || meta.id == self.held.id;
+                    if ours_by_id && ours_by_file {
+                        self.state = RelState::Unlinking;
+                        Action::Do(Request::Unlink)
+                    } else {
+                        self.close(Released::Lost(Lost::Replaced { contents }))
+                    }
+                }
+            },
+            // Someone removed it between our check and the unlink: it was ours.
+            (RelState::Unlinking, Reply::Unlinked | Reply::UnlinkedNothing) => {
+                self.close(Released::Released)
+            }
+            (RelState::Closing { outcome }, Reply::Closed) => Action::Done(outcome),
+            _ => return Err(unexpected),
+        };
+        Ok(action)
+    }
+
+    fn close(&mut self, outcome: Released) -> Action<Released> {
+        self.state = RelState::Closing { outcome };
+        Action::Do(Request::Close {
+            file: self.held.file,
+        })
+    }
+}
+
+/// Something that performs requests: the real file system or the simulated one.
+pub trait FileSystem {
+    fn perform(&mut self, request: &Request) -> Reply;
+}
+
+/// A machine that [`run`] can drive to completion.
+pub trait Machine {
+    type Output;
+    fn start(&mut self) -> Action<Self::Output>;
+    fn resume(&mut self, reply: Reply) -> Result<Action<Self::Output>, LockError>;
+}
+
+impl Machine for Acquire {
+    type Output = Acquired;
+    fn start(&mut self) -> Action<Acquired> {
+        Acquire::start(self)
+    }
+    fn resume(&mut self, reply: Reply) -> Result<Action<Acquired>, LockError> {
+        Acquire::resume(self, reply)
+    }
+}
+
+impl Machine for Release {
+    type Output = Released;
+    fn start(&mut self) -> Action<Released> {
+        Release::start(self)
+    }
+    fn resume(&mut self, reply: Reply) -> Result<Action<Released>, LockError> {
+        Release::resume(self, reply)
+    }
+}
+
+/// Drive `machine` over `fs` until it finishes. Files the machine opened and
+/// did not close (only possible when it stops with an error) are closed here;
+/// the held file of a successful acquire is the one file left open.
+pub fn run<M: Machine, F: FileSystem + ?Sized>(
+    machine: &mut M,
+    fs: &mut F,
+) -> Result<M::Output, LockError> {
+    let mut open: Vec<Handle> = Vec::new();
+    let mut action = machine.start();
+    loop {
+        let request = match action {
+            Action::Done(output) => return Ok(output),
+            Action::Do(request) => request,
+        };
+        let reply = fs.perform(&request);
+        match (&request, &reply) {
+            (_, Reply::Published { file, .. }) => open.push(*file),
+            (
+                _,
+                Reply::Read(ReadReply::Found {
+                    file: Some(file), ..
+                }),
+            ) => open.push(*file),
+            (Request::Close { file }, Reply::Closed) => open.retain(|f| f != file),
+            _ => {}
+        }
+        action = match machine.resume(reply) {
+            Ok(next) => next,
+            Err(e) => {
+                for file in open {
+                    fs.perform(&Request::Close { file });
+                }
+                return Err(e);
+            }
+        };
+    }
+}

@@ -1,0 +1,5 @@
+//! The `rvlf` command; see `rvlf --help`.
+
+fn main() -> std::process::ExitCode {
+    rvlf::cli::main()
+}
