@@ -104,9 +104,7 @@ impl Driver {
             Ok(()) => Ok(self.published(fd)?),
             Err(Errno::EEXIST) => Ok(Reply::Exists),
             // The file system has no hard links: the documented fallback (§7.1).
-            Err(Errno::EPERM | Errno::EOPNOTSUPP | Errno::EMLINK) => {
-                self.create_then_write(bytes)
-            }
+            Err(Errno::EPERM | Errno::EOPNOTSUPP | Errno::EMLINK) => self.create_then_write(bytes),
             Err(e) => Err(e),
         }
     }
@@ -141,7 +139,8 @@ impl Driver {
         match self.create_empty()? {
             Reply::Published { file, id } => {
                 let fd = &self.files[&file];
-                if let Err(e) = write_all(fd, bytes).and_then(|()| fsync(fd)) {
+                let written = guard(fd).and_then(|_| write_all(fd, bytes)).and_then(|()| fsync(fd));
+                if let Err(e) = written {
                     let _ = unlink(self.lock_path.as_path());
                     self.files.remove(&file);
                     return Err(e);
@@ -302,9 +301,13 @@ fn link_unnamed(fd: &OwnedFd, to: &Path) -> Result<(), Errno> {
         to,
         AtFlags::AT_SYMLINK_FOLLOW,
     ) {
-        Err(Errno::ENOENT) if !Path::new("/proc/self/fd").exists() => {
-            linkat(fd.as_fd(), "", nix::fcntl::AT_FDCWD, to, AtFlags::AT_EMPTY_PATH)
-        }
+        Err(Errno::ENOENT) if !Path::new("/proc/self/fd").exists() => linkat(
+            fd.as_fd(),
+            "",
+            nix::fcntl::AT_FDCWD,
+            to,
+            AtFlags::AT_EMPTY_PATH,
+        ),
         other => other,
     }
 }

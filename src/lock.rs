@@ -218,7 +218,9 @@ impl Drop for WriterLock {
 /// Up to half of `wait` taken off at random.
 fn jitter(wait: Duration) -> Duration {
     let mut b = [0u8; 2];
-    let r = getrandom::fill(&mut b).map(|()| u16::from_le_bytes(b)).unwrap_or(0);
+    let r = getrandom::fill(&mut b)
+        .map(|()| u16::from_le_bytes(b))
+        .unwrap_or(0);
     let cut = wait.as_nanos() as u64 / 2 * u64::from(r) / u64::from(u16::MAX);
     wait - Duration::from_nanos(cut)
 }
@@ -232,7 +234,10 @@ pub fn describe(busy: &Busy) -> String {
                 Contents::Malformed(e) => format!("held by a malformed lock file ({e})"),
             };
             match verdict.stale_in {
-                Some(d) => format!("{who}; stale in {:.1} s if nothing changes", d.as_secs_f64()),
+                Some(d) => format!(
+                    "{who}; stale in {:.1} s if nothing changes",
+                    d.as_secs_f64()
+                ),
                 None => format!("{who}; its process is alive"),
             }
         }

@@ -85,7 +85,10 @@ pub enum Request {
     /// Flawed publication: create the lock path empty, exclusively.
     CreateEmpty,
     /// Flawed publication, second half: write `bytes` into the created file.
-    Write { file: Handle, bytes: [u8; RECORD_LEN] },
+    Write {
+        file: Handle,
+        bytes: [u8; RECORD_LEN],
+    },
     /// Read the lock path safely (§4.1): regular files only, no symlinks
     /// followed, never blocking, at most [`READ_LIMIT`] bytes. With
     /// `keep_open` the file stays open for a later [`Request::Guard`].
@@ -272,17 +275,32 @@ enum AcqState {
     Start,
     Clock,
     Publishing,
-    Writing { file: Handle, id: FileId },
+    Writing {
+        file: Handle,
+        id: FileId,
+    },
     Reading,
     /// Read the lock; now the clock, to judge its age.
-    Timing { seen: Seen },
+    Timing {
+        seen: Seen,
+    },
     /// Judging a same-host record: its PID's liveness.
-    Probing { seen: Seen },
-    Guarding { seen: Seen },
-    Verifying { seen: Seen },
-    Unlinking { seen: Seen },
+    Probing {
+        seen: Seen,
+    },
+    Guarding {
+        seen: Seen,
+    },
+    Verifying {
+        seen: Seen,
+    },
+    Unlinking {
+        seen: Seen,
+    },
     /// Closing the file read this round; afterwards either retry or stop.
-    Closing { then: AfterClose },
+    Closing {
+        then: AfterClose,
+    },
     Finished,
 }
 
@@ -418,9 +436,13 @@ impl Acquire {
                     self.close_then(seen.file, AfterClose::Retry { broke: None })
                 }
             }
-            (AcqState::Unlinking { seen }, Reply::Unlinked | Reply::UnlinkedNothing) => {
+            (AcqState::Unlinking { seen }, Reply::Unlinked) => {
                 let broke = Some(seen.contents);
                 self.close_then(seen.file, AfterClose::Retry { broke })
+            }
+            // Gone before our unlink: nothing was broken, start over (§8.3).
+            (AcqState::Unlinking { seen }, Reply::UnlinkedNothing) => {
+                self.close_then(seen.file, AfterClose::Retry { broke: None })
             }
             (AcqState::Closing { then }, Reply::Closed) => match then {
                 AfterClose::Retry { broke } => {
@@ -484,8 +506,8 @@ impl Acquire {
             },
             &self.params.thresholds,
         );
-        let garbage =
-            self.params.flaws.malformed_is_garbage && matches!(seen.contents, Contents::Malformed(_));
+        let garbage = self.params.flaws.malformed_is_garbage
+            && matches!(seen.contents, Contents::Malformed(_));
         if !verdict.stale && !garbage {
             let file = seen.file;
             return self.close_then(

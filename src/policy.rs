@@ -91,14 +91,26 @@ pub fn pid_is_probeable(pid: u32) -> bool {
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Reason {
     /// The file is not a valid record; only its mtime counts.
-    Malformed { error: DecodeError },
+    Malformed {
+        error: DecodeError,
+    },
     SameHost,
-    OtherHost { stored: Hostname, local: Hostname },
+    OtherHost {
+        stored: Hostname,
+        local: Hostname,
+    },
     /// PID 0 or >= 2^31: names no single process, treated as dead.
-    PidUnprobeable { pid: u32 },
-    PidLiveness { pid: u32, liveness: Liveness },
+    PidUnprobeable {
+        pid: u32,
+    },
+    PidLiveness {
+        pid: u32,
+        liveness: Liveness,
+    },
     /// The record's timestamp is later than now.
-    FutureTimestamp { ahead_ns: u128 },
+    FutureTimestamp {
+        ahead_ns: u128,
+    },
     /// The age used, what it was measured from, and the threshold it was held against.
     Age {
         age_ns: u128,
@@ -131,6 +143,8 @@ pub struct Verdict {
 /// come with `liveness`; without it the holder counts as alive.
 pub fn judge(facts: &Facts<'_>, thresholds: &Thresholds) -> Verdict {
     let mut reasons = Vec::new();
+    // A file time before the epoch counts as the epoch (§6.2).
+    let mtime_ns = facts.mtime_ns.max(0);
     let record = match facts.contents {
         Contents::Malformed(error) => {
             reasons.push(Reason::Malformed {
@@ -138,12 +152,42 @@ pub fn judge(facts: &Facts<'_>, thresholds: &Thresholds) -> Verdict {
             });
             return aged(
                 reasons,
-                facts.now_ns - facts.mtime_ns,
+                facts.now_ns - mtime_ns,
                 AgeBasis::Mtime,
                 thresholds.malformed,
             );
         }
         Contents::Valid(record) => record,
+    };
+
+    let same_host = &record.hostname == facts.local_host;
+    let threshold = if same_host {
+        reasons.push(Reason::SameHost);
+        let dead = if pid_is_probeable(record.pid) {
+            let liveness = facts.liveness.unwrap_or(Liveness::Unknown { errno: 0 });
+            reasons.push(Reason::PidLiveness {
+                pid: record.pid,
+                liveness,
+            });
+            liveness.is_dead()
+        } else {
+            reasons.push(Reason::PidUnprobeable { pid: record.pid });
+            true
+        };
+        if !dead {
+            return Verdict {
+                stale: false,
+                reasons,
+                stale_in: None,
+            };
+        }
+        thresholds.same_host
+    } else {
+        reasons.push(Reason::OtherHost {
+            stored: record.hostname.clone(),
+            local: facts.local_host.clone(),
+        });
+        thresholds.other_host
     };
 
     let ts = i128::from(record.timestamp_ns);
@@ -153,45 +197,12 @@ pub fn judge(facts: &Facts<'_>, thresholds: &Thresholds) -> Verdict {
         });
     }
     // The older of the two times: a lock is as old as its oldest evidence (§6.2).
-    let (since, from) = if facts.mtime_ns < ts {
-        (facts.mtime_ns, AgeBasis::Mtime)
+    let (since, from) = if mtime_ns < ts {
+        (mtime_ns, AgeBasis::Mtime)
     } else {
         (ts, AgeBasis::Timestamp)
     };
-    let age = facts.now_ns - since;
-
-    if &record.hostname != facts.local_host {
-        reasons.insert(
-            0,
-            Reason::OtherHost {
-                stored: record.hostname.clone(),
-                local: facts.local_host.clone(),
-            },
-        );
-        return aged(reasons, age, from, thresholds.other_host);
-    }
-
-    reasons.insert(0, Reason::SameHost);
-    let dead = if pid_is_probeable(record.pid) {
-        let liveness = facts.liveness.unwrap_or(Liveness::Unknown { errno: 0 });
-        reasons.push(Reason::PidLiveness {
-            pid: record.pid,
-            liveness,
-        });
-        liveness.is_dead()
-    } else {
-        reasons.push(Reason::PidUnprobeable { pid: record.pid });
-        true
-    };
-    if dead {
-        aged(reasons, age, from, thresholds.same_host)
-    } else {
-        Verdict {
-            stale: false,
-            reasons,
-            stale_in: None,
-        }
-    }
+    aged(reasons, facts.now_ns - since, from, threshold)
 }
 
 /// Finish a verdict that depends on age alone.
@@ -229,7 +240,12 @@ mod tests {
     }
 
     fn valid(pid: u32, name: &str, ts: i128) -> Contents {
-        Contents::Valid(Record::new(pid, name.as_bytes(), ts as u64, WriterId([1; 16])))
+        Contents::Valid(Record::new(
+            pid,
+            name.as_bytes(),
+            ts as u64,
+            WriterId([1; 16]),
+        ))
     }
 
     fn verdict(contents: &Contents, mtime: i128, liveness: Option<Liveness>) -> Verdict {

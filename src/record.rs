@@ -299,7 +299,12 @@ mod tests {
     use super::*;
 
     fn sample() -> Record {
-        Record::new(4242, b"host-a", 1_700_000_000_000_000_000, WriterId([7; 16]))
+        Record::new(
+            4242,
+            b"host-a",
+            1_700_000_000_000_000_000,
+            WriterId([7; 16]),
+        )
     }
 
     #[test]
