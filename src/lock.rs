@@ -160,13 +160,7 @@ impl WriterLock {
                     last: busy,
                 });
             };
-            let mut nap = jitter(wait);
-            if let Busy::Held { verdict, .. } = &busy {
-                if let Some(stale_in) = verdict.stale_in {
-                    nap = nap.min(stale_in);
-                }
-            }
-            std::thread::sleep(nap.min(left));
+            std::thread::sleep(nap(wait, random_fraction(), &busy).min(left));
             wait = (wait * 2).min(MAX_WAIT);
         }
     }
@@ -215,14 +209,23 @@ impl Drop for WriterLock {
     }
 }
 
-/// Up to half of `wait` taken off at random.
-fn jitter(wait: Duration) -> Duration {
+/// How long a waiting acquire sleeps before its next try: `wait` less up to
+/// half of it (`fraction` in 0..=1 picks how much), and never past the moment
+/// a dead holder's lock turns stale.
+pub fn nap(wait: Duration, fraction: f64, busy: &Busy) -> Duration {
+    let nap = wait.mul_f64(1.0 - fraction.clamp(0.0, 1.0) / 2.0);
+    match busy {
+        Busy::Held { verdict, .. } => verdict.stale_in.map_or(nap, |s| nap.min(s)),
+        _ => nap,
+    }
+}
+
+/// A random number in 0..=1 for jitter; 0 if the random source fails.
+fn random_fraction() -> f64 {
     let mut b = [0u8; 2];
-    let r = getrandom::fill(&mut b)
-        .map(|()| u16::from_le_bytes(b))
-        .unwrap_or(0);
-    let cut = wait.as_nanos() as u64 / 2 * u64::from(r) / u64::from(u16::MAX);
-    wait - Duration::from_nanos(cut)
+    getrandom::fill(&mut b)
+        .map(|()| f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX))
+        .unwrap_or(0.0)
 }
 
 /// One line saying why the lock is busy.
