@@ -39,7 +39,7 @@ pub struct FileId {
 }
 
 /// What `lstat`/`fstat` told about a regular file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
 pub struct Meta {
     pub id: FileId,
     pub size: u64,
@@ -74,7 +74,7 @@ impl std::fmt::Display for FileKind {
 }
 
 /// One operation the machine needs done. Each is a single atomic step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Request {
     /// The wall clock, UNIX epoch nanoseconds.
     Now,
@@ -106,7 +106,7 @@ pub enum Request {
 }
 
 /// What a [`Request::Read`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReadReply {
     Found {
         file: Option<Handle>,
@@ -137,7 +137,7 @@ pub enum Reply {
 }
 
 /// The operation a [`LockError::Io`] came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Op {
     Clock,
@@ -175,7 +175,7 @@ fn ser_errno<S: serde::Serializer>(e: &Errno, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// The machine's next move.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Action<T> {
     Do(Request),
     Done(T),
@@ -183,7 +183,7 @@ pub enum Action<T> {
 
 /// Deliberate departures from the protocol, so that one implementation can
 /// also behave like a broken one (the seed's defects). All off is the protocol.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Hash)]
 pub struct Flaws {
     /// Publish by creating the file empty and then writing it (defect 1).
     pub create_then_write: bool,
@@ -206,7 +206,7 @@ impl Flaws {
 }
 
 /// Who is acquiring, and by which rules.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Params {
     pub pid: u32,
     /// This host's name, already cut by the writer's rule.
@@ -217,7 +217,7 @@ pub struct Params {
 }
 
 /// The lock this process now holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Held {
     pub file: Handle,
     pub id: FileId,
@@ -227,7 +227,7 @@ pub struct Held {
 }
 
 /// Why an acquire did not get the lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
 #[serde(tag = "why", rename_all = "kebab-case")]
 pub enum Busy {
     /// The lock is held: here is what it holds and why it is not stale.
@@ -254,14 +254,14 @@ fn ser_contents<S: serde::Serializer>(c: &Contents, s: S) -> Result<S::Ok, S::Er
 }
 
 /// An acquire's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Acquired {
     Held(Held),
     Busy(Busy),
 }
 
 /// What was read and judged at the lock path during one round.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Seen {
     file: Handle,
     meta: Meta,
@@ -270,7 +270,7 @@ struct Seen {
 }
 
 /// Where an acquire is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum AcqState {
     Start,
     Clock,
@@ -304,14 +304,14 @@ enum AcqState {
     Finished,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum AfterClose {
     Retry { broke: Option<Contents> },
     Stop(Busy),
 }
 
 /// One attempt to take the lock, without waiting (§7).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Acquire {
     params: Params,
     record: Record,
@@ -579,7 +579,7 @@ fn reply_name(r: &Reply) -> &'static str {
 }
 
 /// What a release found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Released {
     /// The lock was ours and is gone.
     Released,
@@ -588,7 +588,7 @@ pub enum Released {
 }
 
 /// What stood at the lock path instead of our lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
 #[serde(tag = "found", rename_all = "kebab-case")]
 pub enum Lost {
     /// Nothing.
@@ -602,7 +602,7 @@ pub enum Lost {
     NotRegular { kind: FileKind },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum RelState {
     Reading,
     Unlinking,
@@ -611,7 +611,7 @@ enum RelState {
 }
 
 /// Give the lock back, checking first that it is still ours (§9).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Release {
     held: Held,
     flaws: Flaws,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::record::{DecodeError, Hostname, Record};
 
 /// The thresholds of §6.1. A lock is stale when its age is strictly greater.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
 pub struct Thresholds {
     pub same_host: Duration,
     pub other_host: Duration,
@@ -31,7 +31,7 @@ impl Default for Thresholds {
 }
 
 /// What kill(pid, 0) said about a holder (§6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Liveness {
     /// kill succeeded.
@@ -51,14 +51,14 @@ impl Liveness {
 }
 
 /// What a reader found at the lock path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Contents {
     Valid(Record),
     Malformed(DecodeError),
 }
 
 /// Everything the rule looks at.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Facts<'a> {
     pub contents: &'a Contents,
     /// The file's modification time, UNIX epoch nanoseconds (may be negative).
@@ -87,7 +87,7 @@ pub fn pid_is_probeable(pid: u32) -> bool {
 }
 
 /// One fact that went into a verdict, in the order it was considered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Reason {
     /// The file is not a valid record; only its mtime counts.
@@ -121,7 +121,7 @@ pub enum Reason {
 }
 
 /// Which time an age was measured from (§6.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum AgeBasis {
     Timestamp,
@@ -129,7 +129,7 @@ pub enum AgeBasis {
 }
 
 /// The rule's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
 pub struct Verdict {
     pub stale: bool,
     pub reasons: Vec<Reason>,

@@ -41,7 +41,7 @@ pub mod offset {
 pub struct Hostname(Vec<u8>);
 
 /// Why bytes cannot be a [`Hostname`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Hash)]
 pub enum HostnameError {
     #[error("hostname of {0} bytes does not fit the 64-byte field")]
     TooLong(usize),
@@ -145,7 +145,7 @@ impl Serialize for WriterId {
 }
 
 /// One decoded lock record. The checksum is not a field: `encode` computes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
 pub struct Record {
     pub pid: u32,
     pub hostname: Hostname,
@@ -155,7 +155,7 @@ pub struct Record {
 }
 
 /// What makes bytes not a valid record, checked in this order (§4.2).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Hash)]
 #[serde(tag = "code", rename_all = "kebab-case")]
 pub enum DecodeError {
     #[error("length is {found} bytes, a record is exactly 104")]
