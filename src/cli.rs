@@ -52,11 +52,73 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
         hold: f64,
     },
+    /// Run the conformance suite against an implementation (by default the
+    /// built-in reference) and report a verdict per case.
+    ///
+    /// Exit status: 0 no MUST case failed; 1 one did (or a known failure
+    /// passed); 2 the harness or the adapter's start-up failed, or nothing ran.
+    Conform(ConformArgs),
+    /// Serve the adapter protocol (conformance/ADAPTER.md) on stdin/stdout
+    /// with the reference implementation.
+    Adapter {
+        /// Run the reference with one deliberate defect (see --list-mutants).
+        #[arg(long, value_name = "NAME")]
+        mutant: Option<String>,
+        /// List the mutants and exit.
+        #[arg(long)]
+        list_mutants: bool,
+    },
     /// Regenerate or check the golden lock files.
     Golden {
         #[command(subcommand)]
         action: GoldenAction,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConformArgs {
+    /// The implementation's adapter, a shell command (default: the reference, `rvlf adapter`).
+    #[arg(long, value_name = "COMMAND")]
+    pub adapter: Option<String>,
+    /// Test the reference with one deliberate defect instead (`rvlf adapter --list-mutants`).
+    #[arg(long, value_name = "NAME", conflicts_with = "adapter")]
+    pub mutant: Option<String>,
+    /// Known failures: one `<case-id> <reason>` per line; a listed case that passes is an error.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// Run only cases whose id matches this glob (repeatable; `*` and `?`).
+    #[arg(long = "run", value_name = "GLOB")]
+    pub run: Vec<String>,
+    /// Leave out cases whose id matches this glob (repeatable).
+    #[arg(long = "skip", value_name = "GLOB")]
+    pub skip: Vec<String>,
+    /// Run only cases at least this strict: MUST, SHOULD or MAY.
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<crate::conform::case::Level>,
+    /// List the selected cases and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// How many independent cases run at once (contention cases always run alone).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Seconds an adapter has to answer one request before it is judged to hang.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub request_timeout: f64,
+    /// Seconds one case may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub case_timeout: f64,
+    /// Seconds the whole run may take; cases not started by then are not run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    pub timeout: f64,
+    /// Also write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write the report as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Where scratch directories go (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +153,11 @@ pub fn run(cli: Cli) -> ExitCode {
             hold,
         } => acquire_cmd(path, lock_file, timeout, hold),
         Command::Golden { action } => golden_cmd(action),
+        Command::Conform(args) => crate::conform::cli::conform(&args),
+        Command::Adapter {
+            mutant,
+            list_mutants,
+        } => crate::conform::cli::adapter(mutant.as_deref(), list_mutants),
     }
 }
 

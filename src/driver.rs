@@ -38,6 +38,8 @@ pub struct Driver {
     dir: PathBuf,
     files: BTreeMap<Handle, OwnedFd>,
     next: u64,
+    /// A flaw: read like the original implementation (see [`Driver::with_unsafe_reads`]).
+    unsafe_reads: bool,
 }
 
 impl Driver {
@@ -51,7 +53,49 @@ impl Driver {
             dir,
             files: BTreeMap::new(),
             next: 1,
+            unsafe_reads: false,
         }
+    }
+
+    /// With `true`, read lock files as the original implementation did:
+    /// following symlinks, blocking, to the end of the file (§10 defect 3).
+    /// Only the first bytes are kept, so a reader stuck on /dev/zero hangs
+    /// without eating memory.
+    pub fn with_unsafe_reads(mut self, unsafe_reads: bool) -> Self {
+        self.unsafe_reads = unsafe_reads;
+        self
+    }
+
+    fn read_unsafely(&mut self, keep_open: bool) -> Result<Reply, Errno> {
+        let fd = match open(
+            self.lock_path.as_path(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(Reply::Read(ReadReply::NotFound)),
+            Err(e) => return Err(e),
+        };
+        let st = fstat(&fd)?;
+        let mut head = Vec::new();
+        let mut total = 0u64;
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match nix::unistd::read(&fd, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let keep = n.min(READ_LIMIT.saturating_sub(head.len()));
+                    head.extend_from_slice(&buf[..keep]);
+                    total += n as u64;
+                }
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut meta = meta(&st);
+        meta.size = total;
+        let file = keep_open.then(|| self.adopt(fd));
+        Ok(Reply::Read(ReadReply::Found { file, meta, head }))
     }
 
     /// Take an open file out of the driver (the held lock, after an acquire).
@@ -139,7 +183,9 @@ impl Driver {
         match self.create_empty()? {
             Reply::Published { file, id } => {
                 let fd = &self.files[&file];
-                let written = guard(fd).and_then(|_| write_all(fd, bytes)).and_then(|()| fsync(fd));
+                let written = guard(fd)
+                    .and_then(|_| write_all(fd, bytes))
+                    .and_then(|()| fsync(fd));
                 if let Err(e) = written {
                     let _ = unlink(self.lock_path.as_path());
                     self.files.remove(&file);
@@ -225,6 +271,7 @@ impl Driver {
                 fsync(fd)?;
                 Ok(Reply::Written)
             }
+            Request::Read { keep_open } if self.unsafe_reads => self.read_unsafely(*keep_open),
             Request::Read { keep_open } => self.read(*keep_open),
             Request::ProbePid { pid } => Ok(Reply::Liveness(probe_pid(*pid))),
             Request::Guard { file } => match guard(self.file(*file)?)? {

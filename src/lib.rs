@@ -17,12 +17,15 @@
 //! runs it on the real file system and [`sim`] on a simulated one.
 
 pub mod cli;
+pub mod conform;
 pub mod driver;
+pub mod flaws;
 pub mod golden;
 pub mod host;
 pub mod inspect;
 pub mod lock;
 pub mod machine;
+pub mod model;
 pub mod policy;
 pub mod record;
 pub mod sim;

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use crate::driver::{lock_path_for, Driver};
-use crate::host::local_hostname;
 use crate::machine::{self, Acquire, Acquired, Busy, Flaws, Held, LockError, Params, Released};
 use crate::policy::{Contents, Thresholds};
 use crate::record::{Record, WriterId};
@@ -106,14 +105,16 @@ impl WriterLock {
         options: Options,
     ) -> Result<Self, AcquireError> {
         let lock_path = lock_path.into();
+        let (host, judge_host) = options.flaws.local_host().map_err(AcquireError::Hostname)?;
         let params = Params {
             pid: std::process::id(),
-            host: local_hostname().map_err(AcquireError::Hostname)?,
+            host,
+            judge_host,
             writer_id: WriterId::random().map_err(AcquireError::Random)?,
             thresholds: options.thresholds,
             flaws: options.flaws,
         };
-        let mut driver = Driver::new(&lock_path);
+        let mut driver = Driver::new(&lock_path).with_unsafe_reads(options.flaws.unsafe_reads);
         let outcome = machine::run(&mut Acquire::new(params), &mut driver);
         match outcome {
             Ok(Acquired::Held(held)) => {
@@ -190,7 +191,7 @@ impl WriterLock {
             // Only reachable if the acquire lost the descriptor; never ours to delete.
             return Ok(Released::Lost(machine::Lost::Vanished));
         };
-        let mut driver = Driver::new(&self.lock_path);
+        let mut driver = Driver::new(&self.lock_path).with_unsafe_reads(self.flaws.unsafe_reads);
         let mut held = self.held.clone();
         held.file = driver.adopt(fd);
         let mut release = machine::Release::new(held, self.flaws);

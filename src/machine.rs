@@ -16,7 +16,7 @@
 use nix::errno::Errno;
 use serde::Serialize;
 
-use crate::policy::{self, Contents, Facts, Liveness, Thresholds, Verdict};
+use crate::policy::{Contents, Facts, Liveness, Thresholds, Verdict};
 use crate::record::{self, Hostname, Record, WriterId, RECORD_LEN};
 
 /// How many times one acquire may find the lock gone or broken and publish
@@ -181,36 +181,17 @@ pub enum Action<T> {
     Done(T),
 }
 
-/// Deliberate departures from the protocol, so that one implementation can
-/// also behave like a broken one (the seed's defects). All off is the protocol.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Hash)]
-pub struct Flaws {
-    /// Publish by creating the file empty and then writing it (defect 1).
-    pub create_then_write: bool,
-    /// Judge any file that does not decode stale at once (defect 1).
-    pub malformed_is_garbage: bool,
-    /// Unlink a lock judged stale without the guard and re-check (defect 2).
-    pub unguarded_break: bool,
-    /// Release by writer id alone, without comparing file identity.
-    pub release_by_id_only: bool,
-}
-
-impl Flaws {
-    /// The seed's algorithm: every flaw at once.
-    pub const SEED: Flaws = Flaws {
-        create_then_write: true,
-        malformed_is_garbage: true,
-        unguarded_break: true,
-        release_by_id_only: true,
-    };
-}
+pub use crate::flaws::Flaws;
 
 /// Who is acquiring, and by which rules.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Params {
     pub pid: u32,
-    /// This host's name, already cut by the writer's rule.
+    /// This host's name as written into the record, cut by the writer's rule.
     pub host: Hostname,
+    /// This host's name as compared with a stored one (§5.2): the same as
+    /// `host` unless a flaw says otherwise.
+    pub judge_host: Hostname,
     pub writer_id: WriterId,
     pub thresholds: Thresholds,
     pub flaws: Flaws,
@@ -363,7 +344,7 @@ impl Acquire {
         let action = match (state, reply) {
             (AcqState::Clock, Reply::Now(now)) => {
                 self.record.timestamp_ns = u64::try_from(now.max(0)).unwrap_or(u64::MAX);
-                self.bytes = record::encode(&self.record);
+                self.bytes = self.params.flaws.encode(&self.record);
                 self.publish()
             }
             (AcqState::Publishing, Reply::Published { file, id }) => {
@@ -387,7 +368,7 @@ impl Acquire {
                     meta,
                     head,
                 } => {
-                    let contents = match record::decode(&head) {
+                    let contents = match self.params.flaws.decode(&head) {
                         Ok(r) => Contents::Valid(r),
                         // A short read of a long file is reported with its real length.
                         Err(record::DecodeError::Length { .. }) => {
@@ -408,7 +389,11 @@ impl Acquire {
             },
             (AcqState::Timing { mut seen }, Reply::Now(now)) => {
                 seen.now_ns = now;
-                match policy::pid_to_probe(&seen.contents, &self.params.host) {
+                match self
+                    .params
+                    .flaws
+                    .pid_to_probe(&seen.contents, &self.params.judge_host)
+                {
                     Some(pid) => {
                         self.state = AcqState::Probing { seen };
                         Action::Do(Request::ProbePid { pid })
@@ -496,19 +481,17 @@ impl Acquire {
     }
 
     fn decide(&mut self, seen: Seen, liveness: Option<Liveness>) -> Action<Acquired> {
-        let verdict = policy::judge(
+        let verdict = self.params.flaws.judge(
             &Facts {
                 contents: &seen.contents,
                 mtime_ns: seen.meta.mtime_ns,
                 now_ns: seen.now_ns,
-                local_host: &self.params.host,
+                local_host: &self.params.judge_host,
                 liveness,
             },
             &self.params.thresholds,
         );
-        let garbage = self.params.flaws.malformed_is_garbage
-            && matches!(seen.contents, Contents::Malformed(_));
-        if !verdict.stale && !garbage {
+        if !verdict.stale {
             let file = seen.file;
             return self.close_then(
                 file,
@@ -628,6 +611,10 @@ impl Release {
     }
 
     pub fn start(&mut self) -> Action<Released> {
+        if self.flaws.release_unchecked {
+            self.state = RelState::Unlinking;
+            return Action::Do(Request::Unlink);
+        }
         self.state = RelState::Reading;
         Action::Do(Request::Read { keep_open: false })
     }
@@ -658,7 +645,7 @@ impl Release {
                     self.close(Released::Lost(Lost::NotRegular { kind }))
                 }
                 ReadReply::Found { meta, head, .. } => {
-                    let contents = match record::decode(&head) {
+                    let contents = match self.flaws.decode(&head) {
                         Ok(r) => Contents::Valid(r),
                         Err(e) => Contents::Malformed(e),
                     };

@@ -1,0 +1,7 @@
+//! Cases: staleness.
+
+use crate::conform::case::Case;
+
+pub fn cases() -> Vec<Case> {
+    Vec::new()
+}

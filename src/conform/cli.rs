@@ -1,0 +1,188 @@
+//! `rvlf conform` and `rvlf adapter`: the command-line ends of the suite.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::case::{Target, Timeouts};
+use super::client::{self, Spec};
+use super::runner::{self, Config, Expectations, Selection};
+use super::{cases, mutant, report, serve};
+use crate::cli::ConformArgs;
+use crate::lock::Options;
+
+/// `rvlf adapter [--mutant NAME]`: serve the protocol on stdin/stdout.
+pub fn adapter(mutant_name: Option<&str>, list: bool) -> ExitCode {
+    if list {
+        for m in mutant::MUTANTS {
+            println!("{:<22} {}", m.name, m.defect);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let (name, options) = match mutant_name {
+        None => ("rvlf-reference".to_string(), Options::default()),
+        Some(n) => match mutant::find(n) {
+            Some(m) => (format!("rvlf-reference+mutant:{}", m.name), m.options),
+            None => {
+                eprintln!("rvlf adapter: no mutant {n:?}; mutants: {}", mutant::names());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let stdin = std::io::stdin();
+    match serve::serve(&name, options, stdin.lock(), std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The harness closed our stdout: nothing is listening any more.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rvlf adapter: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A shell word for `sh -c`.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The command that starts this binary's own adapter.
+pub fn reference_command(mutant_name: Option<&str>) -> Result<String, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let exe = exe
+        .to_str()
+        .ok_or_else(|| format!("{} is not UTF-8", exe.display()))?;
+    Ok(match mutant_name {
+        None => format!("{} adapter", quote(exe)),
+        Some(m) => format!("{} adapter --mutant {}", quote(exe), quote(m)),
+    })
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("--{flag} must be a number of seconds > 0, not {value}"))
+}
+
+/// The scratch root of the run in progress, for the Ctrl-C handler.
+static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
+
+fn config(args: &ConformArgs) -> Result<Config, String> {
+    if let Some(m) = &args.mutant {
+        if mutant::find(m).is_none() {
+            return Err(format!("no mutant {m:?}; mutants: {}", mutant::names()));
+        }
+    }
+    let reference = reference_command(None)?;
+    let adapter = match (&args.adapter, &args.mutant) {
+        (Some(cmd), _) => cmd.clone(),
+        (None, Some(m)) => reference_command(Some(m))?,
+        (None, None) => reference.clone(),
+    };
+    let expectations = match &args.expect {
+        None => Expectations::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--expect {}: {e}", path.display()))?;
+            Expectations::parse(&text).map_err(|e| format!("--expect {}: {e}", path.display()))?
+        }
+    };
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
+    if jobs == 0 {
+        return Err("--jobs must be at least 1".into());
+    }
+    Ok(Config {
+        target: Target {
+            adapter: Spec::new(adapter),
+            reference: Spec::new(reference),
+        },
+        selection: Selection {
+            run: args.run.clone(),
+            skip: args.skip.clone(),
+            level: args.level,
+        },
+        jobs,
+        timeouts: Timeouts {
+            request: seconds(args.request_timeout, "request-timeout")?,
+            case: seconds(args.case_timeout, "case-timeout")?,
+        },
+        global: seconds(args.timeout, "timeout")?,
+        expectations,
+        scratch: args.scratch.clone().unwrap_or_else(std::env::temp_dir),
+    })
+}
+
+/// `rvlf conform`.
+pub fn conform(args: &ConformArgs) -> ExitCode {
+    let config = match config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rvlf conform: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let catalogue = cases::catalogue();
+    if args.list {
+        let selected: Vec<_> = catalogue
+            .iter()
+            .filter(|c| config.selection.includes(c))
+            .collect();
+        print!("{}", report::list(&selected));
+        println!("{} of {} cases selected", selected.len(), catalogue.len());
+        return ExitCode::SUCCESS;
+    }
+    let _ = SCRATCH.set(config.scratch.clone());
+    // Ctrl-C: stop every adapter process group and remove our scratch directories.
+    let _ = ctrlc::set_handler(|| {
+        client::stop_all();
+        if let Some(scratch) = SCRATCH.get() {
+            remove_scratch(scratch);
+        }
+        eprintln!("rvlf conform: interrupted");
+        std::process::exit(130);
+    });
+    let report = runner::run(catalogue, &config);
+    let mut code = report.exit_code();
+    print!("{}", report::human(&report));
+    let _ = std::io::stdout().flush();
+    if let Some(path) = &args.json {
+        code = code.max(write_report(path, report::json(&report).map_err(|e| e.to_string())));
+    }
+    if let Some(path) = &args.junit {
+        code = code.max(write_report(path, report::junit(&report)));
+    }
+    ExitCode::from(code)
+}
+
+/// Write one report file; 2 if it could not be written.
+fn write_report(path: &Path, text: Result<String, String>) -> u8 {
+    match text.and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string())) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("rvlf conform: cannot write {}: {e}", path.display());
+            2
+        }
+    }
+}
+
+/// Remove the run's own scratch directories (`rvlf-conform-*`) and nothing else.
+fn remove_scratch(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    let pid = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let ours = name.to_string_lossy().starts_with("rvlf-conform-")
+            && std::fs::read_to_string(entry.path().join(".owner"))
+                .is_ok_and(|owner| owner.trim() == pid.to_string());
+        if ours {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The conformance suite: drive any implementation of RVLF v1 through an
+//! adapter process (conformance/ADAPTER.md) and judge it case by case.
+//!
+//! - [`wire`]: the adapter protocol's lines; [`client`]: the harness side of
+//!   it; [`serve`]: the reference's own adapter; [`mutant`]: the reference
+//!   with one named defect.
+//! - [`case`]: what a case is and may do; [`cases`]: the catalogue;
+//!   [`runner`]: selection, scheduling, deadlines, verdicts; [`report`]:
+//!   the human table, JSON and JUnit.
+
+pub mod case;
+pub mod cases;
+pub mod cli;
+pub mod client;
+pub mod mutant;
+pub mod report;
+pub mod runner;
+pub mod serve;
+pub mod wire;

@@ -1,0 +1,233 @@
+//! The adapter protocol on the wire (conformance/ADAPTER.md): one JSON object
+//! per line. The adapter speaks first with `hello`; then each request line
+//! from the harness gets exactly one reply line with the same `id`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{hex, Hostname, Record, WriterId};
+
+/// The protocol an adapter must name in its `hello`; the major version must match.
+pub const PROTOCOL: &str = "rvlf-adapter/1";
+
+/// The optional verbs an adapter may claim in `hello.features`.
+pub const FEATURES: [&str; 3] = ["encode", "decode", "judge"];
+
+/// The adapter's first line: `{"hello": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloLine {
+    pub hello: Hello,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: String,
+    pub implementation: String,
+    pub version: String,
+    /// The adapter's own PID: the PID its lock records must carry.
+    pub pid: u32,
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// A request line: `{"id": 7, "verb": "try-acquire", "path": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLine {
+    pub id: u64,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// What the harness asks. `try-acquire` and `release` are required; the rest
+/// are optional features.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verb", rename_all = "kebab-case")]
+pub enum Command {
+    /// Try once to take the lock file at `path`, without waiting.
+    TryAcquire { path: String },
+    /// Release the lock this adapter holds at `path`.
+    Release { path: String },
+    /// Encode fields to the 104 bytes.
+    Encode { record: Fields },
+    /// Decode bytes (hex) to fields, or name what is wrong.
+    Decode { bytes: String },
+    /// Judge a lock file's staleness in the given context.
+    Judge(JudgeArgs),
+}
+
+/// The context of a `judge` request: everything §6 looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgeArgs {
+    /// The file's bytes, hex (its length is the file's length).
+    pub bytes: String,
+    /// Decimal strings: u64/i128 values do not fit a JSON number everywhere.
+    pub mtime_ns: String,
+    pub now_ns: String,
+    /// This host's name as raw bytes, hex.
+    pub local_host: String,
+    /// `alive`, `eperm` or `dead`: what kill(pid, 0) would say, if asked.
+    pub liveness: String,
+}
+
+/// A record's fields on the wire. Byte strings are lowercase hex; the
+/// timestamp is a decimal string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fields {
+    pub pid: u32,
+    pub hostname: String,
+    pub timestamp_ns: String,
+    pub writer_id: String,
+    pub version: u32,
+}
+
+impl From<&Record> for Fields {
+    fn from(r: &Record) -> Self {
+        Fields {
+            pid: r.pid,
+            hostname: hex(r.hostname.as_bytes()),
+            timestamp_ns: r.timestamp_ns.to_string(),
+            writer_id: hex(&r.writer_id.0),
+            version: r.version,
+        }
+    }
+}
+
+impl Fields {
+    /// The record these fields name, or what is wrong with them.
+    pub fn to_record(&self) -> Result<Record, String> {
+        let hostname = Hostname::new(unhex(&self.hostname)?).map_err(|e| e.to_string())?;
+        let id: [u8; 16] = unhex(&self.writer_id)?
+            .try_into()
+            .map_err(|_| "writer_id must be 16 bytes".to_string())?;
+        Ok(Record {
+            pid: self.pid,
+            hostname,
+            timestamp_ns: self
+                .timestamp_ns
+                .parse()
+                .map_err(|_| format!("timestamp_ns {:?} is not a u64", self.timestamp_ns))?,
+            writer_id: WriterId(id),
+            version: self.version,
+        })
+    }
+}
+
+/// A reply line: `{"id": 7, "result": "acquired", "writer_id": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyLine {
+    pub id: u64,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// try-acquire: the lock is ours; the writer id we published (hex).
+    Acquired {
+        writer_id: String,
+    },
+    /// try-acquire: someone else holds it (or it is stale but guarded).
+    Busy,
+    /// release: it was ours and is gone.
+    Released,
+    /// release: it was no longer ours; nothing was deleted.
+    Lost,
+    Encoded {
+        bytes: String,
+    },
+    Decoded {
+        record: Fields,
+    },
+    /// decode: not a valid record; `code` is one of PROTOCOL.md §4.2.
+    Invalid {
+        code: String,
+    },
+    Judged {
+        stale: bool,
+    },
+    /// An unknown or unclaimed verb. Never a pass.
+    Unimplemented,
+    /// The request failed. `error` is a kind: `not-regular`, `permission`,
+    /// `io`, `not-held`, `bad-request` or `other`.
+    Error {
+        error: String,
+        #[serde(default)]
+        message: String,
+    },
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Acquired { .. } => "acquired",
+            Outcome::Busy => "busy",
+            Outcome::Released => "released",
+            Outcome::Lost => "lost",
+            Outcome::Encoded { .. } => "encoded",
+            Outcome::Decoded { .. } => "decoded",
+            Outcome::Invalid { .. } => "invalid",
+            Outcome::Judged { .. } => "judged",
+            Outcome::Unimplemented => "unimplemented",
+            Outcome::Error { .. } => "error",
+        }
+    }
+}
+
+/// Bytes from lowercase or uppercase hex.
+pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    if s.len() % 2 != 0 {
+        return Err(format!("hex string of odd length {}", s.len()));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| format!("not hex at offset {i}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_are_flat_objects() {
+        let line = RequestLine {
+            id: 3,
+            command: Command::TryAcquire {
+                path: "/tmp/x.lock".into(),
+            },
+        };
+        let text = serde_json::to_string(&line).expect("serialize");
+        assert_eq!(
+            text,
+            r#"{"id":3,"verb":"try-acquire","path":"/tmp/x.lock"}"#
+        );
+        assert_eq!(serde_json::from_str::<RequestLine>(&text).ok(), Some(line));
+    }
+
+    #[test]
+    fn reply_lines_are_flat_objects() {
+        let text = r#"{"id":3,"result":"acquired","writer_id":"00ff"}"#;
+        let line: ReplyLine = serde_json::from_str(text).expect("parse");
+        assert_eq!(
+            line.outcome,
+            Outcome::Acquired {
+                writer_id: "00ff".into()
+            }
+        );
+        let err: ReplyLine =
+            serde_json::from_str(r#"{"id":4,"result":"error","error":"io"}"#).expect("parse");
+        assert_eq!(err.outcome.name(), "error");
+    }
+
+    #[test]
+    fn unhex_rejects_odd_and_non_hex() {
+        assert_eq!(unhex("00fF"), Ok(vec![0, 255]));
+        assert!(unhex("0").is_err());
+        assert!(unhex("zz").is_err());
+        assert!(unhex("é0").is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! Deliberate departures from the protocol, so that the one implementation
+//! can also behave like a broken one: the original implementation's defects
+//! (PROTOCOL.md §10) and other plausible mistakes. The conformance suite
+//! proves itself by catching each of them (`rvlf adapter --mutant NAME`).
+//!
+//! Every flaw is off by default; with all off, each function here is exactly
+//! the protocol's.
+
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use serde::Serialize;
+
+use crate::policy::{self, Contents, Facts, Thresholds, Verdict};
+use crate::record::{self, offset, DecodeError, Hostname, Record, RECORD_LEN};
+
+/// Which defects to have. `Flaws::default()` is the protocol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Flaws {
+    /// Publish by creating the lock file empty, then writing it (§10 defect 1).
+    pub create_then_write: bool,
+    /// Judge a file that does not decode stale at once (§10 defect 1).
+    pub malformed_is_garbage: bool,
+    /// Unlink a stale lock without the guard and re-check (§10 defect 2).
+    pub unguarded_break: bool,
+    /// Read lock files by following symlinks, blocking, to the end (§10 defect 3).
+    pub unsafe_reads: bool,
+    /// Host name from `$HOSTNAME`, else /etc/hostname (§10 defect 4).
+    pub env_hostname: bool,
+    /// Compare the whole local host name, not its first 62 bytes (§10 defect 4).
+    pub untruncated_compare: bool,
+    /// Write up to 64 bytes of the host name, with no room for its NUL.
+    pub untruncated_write: bool,
+    /// Probe PID 0 and PIDs >= 2^31 as if they named one process (§10 defect 5).
+    pub trusted_pids: bool,
+    /// Accept any checksum (§10 defect 6).
+    pub unchecked_checksum: bool,
+    /// Age from the timestamp alone, so future timestamps never expire (§10 defect 6).
+    pub timestamp_age_only: bool,
+    /// A dead holder's lock is stale whatever its age.
+    pub stale_when_dead: bool,
+    /// Write and check CRC32C instead of CRC-32.
+    pub crc32c: bool,
+    /// Write the magic big-endian ("RVLF") and accept it.
+    pub big_endian_magic: bool,
+    /// Release by writer id alone, not file identity.
+    pub release_by_id_only: bool,
+    /// Release without any owner check: just unlink.
+    pub release_unchecked: bool,
+}
+
+impl Flaws {
+    /// The original implementation's behaviour: all six defects of §10.
+    pub const SEED: Flaws = Flaws {
+        create_then_write: true,
+        malformed_is_garbage: true,
+        unguarded_break: true,
+        unsafe_reads: true,
+        env_hostname: true,
+        untruncated_compare: true,
+        untruncated_write: false,
+        trusted_pids: true,
+        unchecked_checksum: true,
+        timestamp_age_only: true,
+        stale_when_dead: false,
+        crc32c: false,
+        big_endian_magic: false,
+        release_by_id_only: true,
+        release_unchecked: false,
+    };
+
+    pub const NONE: Flaws = Flaws {
+        create_then_write: false,
+        malformed_is_garbage: false,
+        unguarded_break: false,
+        unsafe_reads: false,
+        env_hostname: false,
+        untruncated_compare: false,
+        untruncated_write: false,
+        trusted_pids: false,
+        unchecked_checksum: false,
+        timestamp_age_only: false,
+        stale_when_dead: false,
+        crc32c: false,
+        big_endian_magic: false,
+        release_by_id_only: false,
+        release_unchecked: false,
+    };
+
+    /// The bytes this writer publishes for `record`.
+    pub fn encode(&self, record: &Record) -> [u8; RECORD_LEN] {
+        let mut bytes = record::encode(record);
+        if self.big_endian_magic {
+            bytes[..4].copy_from_slice(&record::MAGIC.to_be_bytes());
+            record::seal(&mut bytes);
+        }
+        if self.crc32c {
+            let crc = record::crc32c(&bytes[..offset::CHECKSUM]);
+            bytes[offset::CHECKSUM..].copy_from_slice(&crc.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// How this reader decodes a lock file.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Record, DecodeError> {
+        let Ok(mut buf) = <[u8; RECORD_LEN]>::try_from(bytes) else {
+            return record::decode(bytes);
+        };
+        if self.big_endian_magic && buf[..4] == record::MAGIC.to_be_bytes() {
+            buf[..4].copy_from_slice(&record::MAGIC_BYTES);
+        }
+        // Whether the checksum passes under this reader's rule, over the bytes as found.
+        let stored = u32::from_le_bytes([buf[0x64], buf[0x65], buf[0x66], buf[0x67]]);
+        let covered = &bytes[..offset::CHECKSUM];
+        let passes = self.unchecked_checksum
+            || stored
+                == if self.crc32c {
+                    record::crc32c(covered)
+                } else {
+                    crc32fast::hash(covered)
+                };
+        if passes {
+            // Make the canonical decoder see what this reader accepted.
+            record::seal(&mut buf);
+        }
+        record::decode(&buf)
+    }
+
+    /// The PID this reader probes before judging, if any (§6.3).
+    pub fn pid_to_probe(&self, contents: &Contents, local_host: &Hostname) -> Option<u32> {
+        match contents {
+            Contents::Valid(r) if self.trusted_pids && &r.hostname == local_host => Some(r.pid),
+            _ => policy::pid_to_probe(contents, local_host),
+        }
+    }
+
+    /// How this reader judges a lock (§6).
+    pub fn judge(&self, facts: &Facts<'_>, thresholds: &Thresholds) -> Verdict {
+        let mut facts = facts.clone();
+        if self.timestamp_age_only {
+            if let Contents::Valid(r) = facts.contents {
+                // Pretend the file is as young as its timestamp says.
+                facts.mtime_ns = facts.mtime_ns.max(i128::from(r.timestamp_ns));
+            }
+        }
+        if self.trusted_pids && facts.liveness.is_none() {
+            if let Contents::Valid(r) = facts.contents {
+                if &r.hostname == facts.local_host && !policy::pid_is_probeable(r.pid) {
+                    // The original cast PID 0 and >= 2^31 and found them "alive".
+                    return Verdict {
+                        stale: false,
+                        reasons: vec![policy::Reason::PidLiveness {
+                            pid: r.pid,
+                            liveness: policy::Liveness::Alive,
+                        }],
+                        stale_in: None,
+                    };
+                }
+            }
+        }
+        let mut verdict = policy::judge(&facts, thresholds);
+        let dead = verdict.reasons.iter().any(|r| {
+            matches!(
+                r,
+                policy::Reason::PidLiveness {
+                    liveness: policy::Liveness::Dead,
+                    ..
+                } | policy::Reason::PidUnprobeable { .. }
+            )
+        });
+        let malformed = matches!(facts.contents, Contents::Malformed(_));
+        if (self.stale_when_dead && dead) || (self.malformed_is_garbage && malformed) {
+            verdict.stale = true;
+            verdict.stale_in = None;
+        }
+        verdict
+    }
+
+    /// This host's name as (written, compared): the protocol's is the kernel's,
+    /// cut to 62 bytes, for both (§5).
+    pub fn local_host(&self) -> Result<(Hostname, Hostname), Errno> {
+        let raw: Vec<u8> = if self.env_hostname {
+            match std::env::var_os("HOSTNAME") {
+                Some(v) => v.as_bytes().to_vec(),
+                None => std::fs::read("/etc/hostname")
+                    .map(|b| b.trim_ascii().to_vec())
+                    .unwrap_or_else(|_| b"unknown".to_vec()),
+            }
+        } else {
+            nix::unistd::gethostname()?.as_bytes().to_vec()
+        };
+        let truncated = Hostname::truncated(&raw);
+        // The first 64 bytes: longer than any name a conforming writer stores.
+        let long = || {
+            let end = raw.len().min(record::HOSTNAME_FIELD);
+            Hostname::new(raw[..end].to_vec()).unwrap_or_else(|_| truncated.clone())
+        };
+        let written = if self.untruncated_write {
+            long()
+        } else {
+            truncated.clone()
+        };
+        let compared = if self.untruncated_compare || self.untruncated_write {
+            long()
+        } else {
+            truncated
+        };
+        Ok((written, compared))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::WriterId;
+
+    fn sample() -> Record {
+        Record::new(7, b"h", 99, WriterId([3; 16]))
+    }
+
+    #[test]
+    fn no_flaws_is_the_protocol() {
+        let f = Flaws::default();
+        assert_eq!(f.encode(&sample()), record::encode(&sample()));
+        assert_eq!(f.decode(&record::encode(&sample())), Ok(sample()));
+    }
+
+    #[test]
+    fn codec_flaws_write_what_they_accept() {
+        for f in [
+            Flaws {
+                crc32c: true,
+                ..Flaws::NONE
+            },
+            Flaws {
+                big_endian_magic: true,
+                ..Flaws::NONE
+            },
+        ] {
+            let bytes = f.encode(&sample());
+            assert!(
+                record::decode(&bytes).is_err(),
+                "{f:?} writes invalid bytes"
+            );
+            assert_eq!(f.decode(&bytes), Ok(sample()), "{f:?} reads its own bytes");
+        }
+    }
+
+    #[test]
+    fn unchecked_checksum_accepts_a_corrupt_record() {
+        let mut bytes = record::encode(&sample());
+        bytes[0x64] ^= 1;
+        let f = Flaws {
+            unchecked_checksum: true,
+            ..Flaws::NONE
+        };
+        assert_eq!(f.decode(&bytes), Ok(sample()));
+        assert!(Flaws::NONE.decode(&bytes).is_err());
+    }
+}
