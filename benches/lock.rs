@@ -9,11 +9,20 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use rvlf::{decode, encode, Options, Record, WriterId, WriterLock};
 
 fn codec(c: &mut Criterion) {
-    let record = Record::new(4242, b"host-a", 1_700_000_000_000_000_000, WriterId([7; 16]));
+    let record = Record::new(
+        4242,
+        b"host-a",
+        1_700_000_000_000_000_000,
+        WriterId([7; 16]),
+    );
     let bytes = encode(&record);
     let mut group = c.benchmark_group("record");
-    group.bench_function("encode", |b| b.iter(|| encode(std::hint::black_box(&record))));
-    group.bench_function("decode", |b| b.iter(|| decode(std::hint::black_box(&bytes))));
+    group.bench_function("encode", |b| {
+        b.iter(|| encode(std::hint::black_box(&record)))
+    });
+    group.bench_function("decode", |b| {
+        b.iter(|| decode(std::hint::black_box(&bytes)))
+    });
     group.finish();
 }
 

@@ -11,6 +11,25 @@ use crate::lock::{describe, AcquireError, Options, WriterLock};
 use crate::machine::Released;
 use crate::{golden, inspect, lock_path_for};
 
+/// Print a line on stdout. A closed stdout (a pipe whose reader has gone) is
+/// not an error worth dying for: a dying `rvlf acquire` would leave its lock.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Print without a newline, like [`say!`].
+#[macro_export]
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Reference implementation and test harness of the RVF writer-lock protocol (RVLF v1).
 ///
 /// A data file `data.rvf` is written by one writer at a time; writers exclude
@@ -166,14 +185,14 @@ fn inspect_cmd(file: &std::path::Path, json: bool) -> ExitCode {
         Ok(found) => {
             if json {
                 match serde_json::to_string_pretty(&found) {
-                    Ok(text) => println!("{text}"),
+                    Ok(text) => say!("{text}"),
                     Err(e) => {
                         eprintln!("rvlf: cannot encode JSON: {e}");
                         return ExitCode::from(2);
                     }
                 }
             } else {
-                print!("{}", found.render());
+                say_raw!("{}", found.render());
             }
             ExitCode::from(u8::from(found.verdict.stale))
         }
@@ -210,11 +229,11 @@ fn acquire_cmd(path: PathBuf, lock_file: bool, timeout: f64, hold: f64) -> ExitC
     let lock = match acquired {
         Ok(lock) => lock,
         Err(AcquireError::Busy { busy, .. }) => {
-            println!("busy: {}", describe(&busy));
+            say!("busy: {}", describe(&busy));
             return ExitCode::from(1);
         }
         Err(AcquireError::TimedOut { waited, last, .. }) => {
-            println!(
+            say!(
                 "timed out after {:.3} s: {}",
                 waited.as_secs_f64(),
                 describe(&last)
@@ -226,22 +245,22 @@ fn acquire_cmd(path: PathBuf, lock_file: bool, timeout: f64, hold: f64) -> ExitC
             return ExitCode::from(2);
         }
     };
-    println!(
+    say!(
         "acquired {} as writer {}",
         lock.lock_path().display(),
         lock.record().writer_id
     );
     if lock.broke().is_some() {
-        println!("(broke a stale lock on the way)");
+        say!("(broke a stale lock on the way)");
     }
     std::thread::sleep(hold);
     match lock.release() {
         Ok(Released::Released) => {
-            println!("released");
+            say!("released");
             ExitCode::SUCCESS
         }
         Ok(Released::Lost(how)) => {
-            println!("lost: the lock was no longer ours ({how:?}); nothing was deleted");
+            say!("lost: the lock was no longer ours ({how:?}); nothing was deleted");
             ExitCode::from(3)
         }
         Err(e) => {
@@ -255,7 +274,7 @@ fn golden_cmd(action: GoldenAction) -> ExitCode {
     match action {
         GoldenAction::Regen { dir } => match golden::regen(&dir) {
             Ok(written) => {
-                println!("wrote {} files to {}", written.len(), dir.display());
+                say!("wrote {} files to {}", written.len(), dir.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -265,14 +284,14 @@ fn golden_cmd(action: GoldenAction) -> ExitCode {
         },
         GoldenAction::Check { dir } => match golden::check(&dir) {
             Ok(drift) if drift.is_empty() => {
-                println!("{}: no drift", dir.display());
+                say!("{}: no drift", dir.display());
                 ExitCode::SUCCESS
             }
             Ok(drift) => {
                 for d in &drift {
-                    println!("drift: {}: {}", d.path.display(), d.what);
+                    say!("drift: {}: {}", d.path.display(), d.what);
                 }
-                println!(
+                say!(
                     "{} file(s) differ from `rvlf golden regen`; regenerate and review the diff",
                     drift.len()
                 );

@@ -19,6 +19,7 @@ use crate::record::{self, hex, offset, Hostname, RECORD_LEN};
 pub struct Inspection {
     pub path: PathBuf,
     pub size: u64,
+    #[serde(serialize_with = "crate::record::decimal")]
     pub mtime_ns: i128,
     /// The bytes read (at most 105).
     #[serde(serialize_with = "ser_hex")]
@@ -26,6 +27,7 @@ pub struct Inspection {
     #[serde(serialize_with = "ser_decode")]
     pub contents: Contents,
     pub local_host: Hostname,
+    #[serde(serialize_with = "crate::record::decimal")]
     pub now_ns: i128,
     pub verdict: Verdict,
 }
@@ -145,8 +147,9 @@ impl Inspection {
         let _ = writeln!(out, "lock file   {}", self.path.display());
         let _ = writeln!(
             out,
-            "size        {} bytes{}",
+            "size        {} byte{}{}",
             self.size,
+            if self.size == 1 { "" } else { "s" },
             if self.size == RECORD_LEN as u64 {
                 ""
             } else {
@@ -237,7 +240,12 @@ impl Inspection {
                 let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
                 // The bytes before the first NUL: never a NUL, never more than 64.
                 let shown = Hostname::new(field[..end].to_vec()).unwrap_or_default();
-                format!("\"{shown}\" ({end} bytes)")
+                let note = if end > record::HOSTNAME_MAX {
+                    ", longer than any writer stores: never this host (§4.3)"
+                } else {
+                    ""
+                };
+                format!("{} ({end} bytes{note})", short(&shown))
             }
             "timestamp_ns" => {
                 let mut a = [0u8; 8];
@@ -271,11 +279,13 @@ fn explain(reason: &policy::Reason) -> String {
         ),
         SameHost => "written on this host (§5.2)".to_string(),
         OtherHost { stored, local } => format!(
-            "written on another host: \"{stored}\" is not \"{local}\" (§5.2); liveness cannot be checked"
+            "written on another host: {} is not {} (§5.2); liveness cannot be checked",
+            short(stored),
+            short(local)
         ),
-        PidUnprobeable { pid } => format!(
-            "pid {pid} cannot name one process (0 or >= 2^31): treated as dead (§6.3)"
-        ),
+        PidUnprobeable { pid } => {
+            format!("pid {pid} cannot name one process (0 or >= 2^31): treated as dead (§6.3)")
+        }
         PidLiveness { pid, liveness } => format!(
             "pid {pid} is {} (§6.3)",
             match liveness {
@@ -307,6 +317,16 @@ fn explain(reason: &policy::Reason) -> String {
             if *exceeded { "past" } else { "within" },
             threshold_ns / 1_000_000_000
         ),
+    }
+}
+
+/// A host name, quoted, cut to a readable length (the hex dump has every byte).
+fn short(name: &Hostname) -> String {
+    let text = name.to_string();
+    if text.chars().count() <= 40 {
+        format!("\"{text}\"")
+    } else {
+        format!("\"{}...\"", text.chars().take(36).collect::<String>())
     }
 }
 

@@ -660,9 +660,11 @@ impl Release {
                     }
                 }
             },
-            // Someone removed it between our check and the unlink: it was ours.
-            (RelState::Unlinking, Reply::Unlinked | Reply::UnlinkedNothing) => {
-                self.close(Released::Released)
+            (RelState::Unlinking, Reply::Unlinked) => self.close(Released::Released),
+            // Someone removed it between our check and our unlink: we did not
+            // release it, and cannot say who holds the path now (§9.2).
+            (RelState::Unlinking, Reply::UnlinkedNothing) => {
+                self.close(Released::Lost(Lost::Vanished))
             }
             (RelState::Closing { outcome }, Reply::Closed) => Action::Done(outcome),
             _ => return Err(unexpected),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::record::{DecodeError, Hostname, Record};
+use crate::record::{decimal, DecodeError, Hostname, Record};
 
 /// The thresholds of §6.1. A lock is stale when its age is strictly greater.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
@@ -109,12 +109,15 @@ pub enum Reason {
     },
     /// The record's timestamp is later than now.
     FutureTimestamp {
+        #[serde(serialize_with = "decimal")]
         ahead_ns: u128,
     },
     /// The age used, what it was measured from, and the threshold it was held against.
     Age {
+        #[serde(serialize_with = "decimal")]
         age_ns: u128,
         from: AgeBasis,
+        #[serde(serialize_with = "decimal")]
         threshold_ns: u128,
         exceeded: bool,
     },
@@ -135,8 +138,19 @@ pub struct Verdict {
     pub reasons: Vec<Reason>,
     /// When a lock that is held now becomes stale if nothing changes
     /// (its holder is known dead or cannot be checked, and only age is missing).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stale_in_ns",
+        serialize_with = "nanos",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stale_in: Option<Duration>,
+}
+
+fn nanos<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&d.as_nanos().to_string()),
+        None => s.serialize_none(),
+    }
 }
 
 /// Judge a lock (§6.4). A same-host valid record whose PID is probeable must

@@ -97,7 +97,9 @@ impl fmt::Display for Hostname {
     /// Printable ASCII as is, every other byte as `\xNN`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for &b in &self.0 {
-            if b.is_ascii_graphic() || b == b' ' {
+            if b == b'\\' {
+                f.write_str("\\\\")?;
+            } else if b.is_ascii_graphic() || b == b' ' {
                 write!(f, "{}", b as char)?;
             } else {
                 write!(f, "\\x{b:02x}")?;
@@ -108,9 +110,27 @@ impl fmt::Display for Hostname {
 }
 
 impl Serialize for Hostname {
+    /// `{"text": printable form, "hex": exact bytes}`.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex(&self.0))
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Hostname", 2)?;
+        st.serialize_field("text", &self.to_string())?;
+        st.serialize_field("hex", &hex(&self.0))?;
+        st.end()
     }
+}
+
+/// A u64/i128/u128 as a decimal string: JSON numbers lose precision past 2^53.
+pub fn decimal<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+fn hex_u32<S: serde::Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#010x}"))
+}
+
+fn hex_bytes<S: serde::Serializer>(v: &[u8; 4], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex(v))
 }
 
 /// The 16 random bytes that name one acquisition.
@@ -149,6 +169,7 @@ impl Serialize for WriterId {
 pub struct Record {
     pub pid: u32,
     pub hostname: Hostname,
+    #[serde(serialize_with = "decimal")]
     pub timestamp_ns: u64,
     pub writer_id: WriterId,
     pub version: u32,
@@ -161,10 +182,16 @@ pub enum DecodeError {
     #[error("length is {found} bytes, a record is exactly 104")]
     Length { found: u64 },
     #[error("magic is {} ({}), expected 46 4c 56 52", hex_spaced(found), if *big_endian { "the big-endian spelling \"RVLF\"" } else { "not a lock record" })]
-    Magic { found: [u8; 4], big_endian: bool },
+    Magic {
+        #[serde(serialize_with = "hex_bytes")]
+        found: [u8; 4],
+        big_endian: bool,
+    },
     #[error("checksum stored {stored:#010x}, computed CRC-32 {computed:#010x}{}", if *matches_crc32c { " (the stored value is the CRC32C of the record: written with the wrong checksum)" } else { "" })]
     Checksum {
+        #[serde(serialize_with = "hex_u32")]
         stored: u32,
+        #[serde(serialize_with = "hex_u32")]
         computed: u32,
         matches_crc32c: bool,
     },

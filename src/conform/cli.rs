@@ -1,6 +1,5 @@
 //! `rvlf conform` and `rvlf adapter`: the command-line ends of the suite.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
@@ -12,12 +11,13 @@ use super::runner::{self, Config, Expectations, Selection};
 use super::{cases, mutant, report, serve};
 use crate::cli::ConformArgs;
 use crate::lock::Options;
+use crate::{say, say_raw};
 
 /// `rvlf adapter [--mutant NAME]`: serve the protocol on stdin/stdout.
 pub fn adapter(mutant_name: Option<&str>, list: bool) -> ExitCode {
     if list {
         for m in mutant::MUTANTS {
-            println!("{:<22} {}", m.name, m.defect);
+            say!("{:<22} {}", m.name, m.defect);
         }
         return ExitCode::SUCCESS;
     }
@@ -26,7 +26,10 @@ pub fn adapter(mutant_name: Option<&str>, list: bool) -> ExitCode {
         Some(n) => match mutant::find(n) {
             Some(m) => (format!("rvlf-reference+mutant:{}", m.name), m.options),
             None => {
-                eprintln!("rvlf adapter: no mutant {n:?}; mutants: {}", mutant::names());
+                eprintln!(
+                    "rvlf adapter: no mutant {n:?}; mutants: {}",
+                    mutant::names()
+                );
                 return ExitCode::from(2);
             }
         },
@@ -132,8 +135,8 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
             .iter()
             .filter(|c| config.selection.includes(c))
             .collect();
-        print!("{}", report::list(&selected));
-        println!("{} of {} cases selected", selected.len(), catalogue.len());
+        say_raw!("{}", report::list(&selected));
+        say!("{} of {} cases selected", selected.len(), catalogue.len());
         return ExitCode::SUCCESS;
     }
     let _ = SCRATCH.set(config.scratch.clone());
@@ -148,10 +151,12 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
     });
     let report = runner::run(catalogue, &config);
     let mut code = report.exit_code();
-    print!("{}", report::human(&report));
-    let _ = std::io::stdout().flush();
+    say_raw!("{}", report::human(&report));
     if let Some(path) = &args.json {
-        code = code.max(write_report(path, report::json(&report).map_err(|e| e.to_string())));
+        code = code.max(write_report(
+            path,
+            report::json(&report).map_err(|e| e.to_string()),
+        ));
     }
     if let Some(path) = &args.junit {
         code = code.max(write_report(path, report::junit(&report)));

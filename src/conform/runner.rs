@@ -202,7 +202,9 @@ pub fn run(catalogue: Vec<Case>, config: &Config) -> Report {
     };
     // Marks the directory as this run's, for the Ctrl-C handler's clean-up.
     if let Err(e) = std::fs::write(root.path().join(".owner"), std::process::id().to_string()) {
-        report.errors.push(format!("cannot write to the scratch directory: {e}"));
+        report
+            .errors
+            .push(format!("cannot write to the scratch directory: {e}"));
         return report;
     }
     // The adapter must start and say hello before anything is judged.
@@ -221,7 +223,9 @@ pub fn run(catalogue: Vec<Case>, config: &Config) -> Report {
         }
     }
 
-    let (exclusive, parallel): (Vec<(usize, &Case)>, Vec<(usize, &Case)>) =
+    // Cases keep their catalogue index so that results come back in order.
+    type Indexed<'a> = Vec<(usize, &'a Case)>;
+    let (exclusive, parallel): (Indexed, Indexed) =
         cases.iter().enumerate().partition(|(_, c)| c.exclusive);
     let workers = rayon::ThreadPoolBuilder::new()
         .num_threads(config.jobs.max(1))

@@ -1,0 +1,1134 @@
+//! Exhaustive model check of the acquire, stale-break and release algorithm
+//! (PROTOCOL.md §7-§9, §12) with the `stateright` checker.
+//!
+//! Each model process runs the machine that ships ([`Acquire`], [`Release`]),
+//! one request at a time, on the shared simulated file system ([`Sim`]). One
+//! model step is one request performed on the simulation: one atomic
+//! file-system operation. Besides those steps the checker may crash a process
+//! that has something at stake (its PID dies, its open files and guards go,
+//! its files stay) and may advance the clock past the same-host threshold,
+//! each a bounded number of times. Breadth-first search then visits every
+//! state reachable under those bounds and checks the properties of
+//! [`LockModel::properties`] in each.
+//!
+//! [`run_cli`] is the `rvlf model-check` command; [`check`] is the same run
+//! for tests, and [`timeline`] renders a counterexample step by step.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
+
+use crate::machine::{
+    self, Acquire, Acquired, Action, Busy, FileId, Flaws, Held, LockError, Lost, Meta, Params,
+    ReadReply, Release, Released, Reply, Request,
+};
+use crate::policy::{self, Contents, Facts, Liveness, Thresholds};
+use crate::record::{self, Hostname, Record, WriterId, RECORD_LEN};
+use crate::sim::Sim;
+
+/// One second in nanoseconds.
+const S: i128 = 1_000_000_000;
+/// The simulated wall clock when every run starts.
+pub const T0: i128 = 1_800_000_000 * S;
+/// The one host every model process runs on.
+pub const HOST: &[u8] = b"host-a";
+/// The PID of model process 0; process `i` has `FIRST_PID + i`.
+pub const FIRST_PID: u32 = 101;
+/// The PID in the planted stale lock: no model process has it, so it is dead.
+pub const PLANTED_PID: u32 = 900;
+/// How old the planted stale lock is when a run starts.
+pub const PLANTED_AGE_NS: i128 = 60 * S;
+
+/// Which algorithm the model processes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Variant {
+    /// The protocol: `Flaws::default()`.
+    Reference,
+    /// The original implementation's algorithm: `Flaws::SEED`.
+    Seed,
+    /// Defect 1 alone: publish by create-then-write, delete malformed files at once.
+    #[value(name = "create-then-write+garbage")]
+    CreateThenWriteGarbage,
+    /// Defect 2 alone: break without the guard and the re-check.
+    UnguardedBreak,
+    /// Release by writer id alone.
+    ReleaseByIdOnly,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 5] = [
+        Variant::Reference,
+        Variant::Seed,
+        Variant::CreateThenWriteGarbage,
+        Variant::UnguardedBreak,
+        Variant::ReleaseByIdOnly,
+    ];
+
+    /// The machine flaws this variant runs with.
+    pub fn flaws(self) -> Flaws {
+        match self {
+            Variant::Reference => Flaws::default(),
+            Variant::Seed => Flaws::SEED,
+            Variant::CreateThenWriteGarbage => Flaws {
+                create_then_write: true,
+                malformed_is_garbage: true,
+                ..Flaws::default()
+            },
+            Variant::UnguardedBreak => Flaws {
+                unguarded_break: true,
+                ..Flaws::default()
+            },
+            Variant::ReleaseByIdOnly => Flaws {
+                release_by_id_only: true,
+                ..Flaws::default()
+            },
+        }
+    }
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Reference => "reference",
+            Variant::Seed => "seed",
+            Variant::CreateThenWriteGarbage => "create-then-write+garbage",
+            Variant::UnguardedBreak => "unguarded-break",
+            Variant::ReleaseByIdOnly => "release-by-id-only",
+        }
+    }
+}
+
+/// The bounds of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Model processes, all on one host.
+    pub procs: usize,
+    /// Acquire/hold/release rounds per process.
+    pub rounds: u8,
+    /// Acquire attempts per round: an attempt that reports busy is retried
+    /// until this many have been made, then the round is given up.
+    pub attempts: u8,
+    /// How many crashes may happen in one run.
+    pub crashes: u8,
+    /// How many times the clock may jump by [`tick_ns`] in one run.
+    pub ticks: u8,
+    /// Start with a stale lock of a dead PID at the lock path.
+    pub stale_lock: bool,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            procs: 2,
+            rounds: 1,
+            attempts: 2,
+            crashes: 0,
+            ticks: 1,
+            stale_lock: false,
+        }
+    }
+}
+
+/// How far one clock tick advances: just past the same-host threshold (§6.1),
+/// so that a tick turns a dead same-host holder's lock stale.
+pub fn tick_ns(thresholds: &Thresholds) -> i128 {
+    thresholds.same_host.as_nanos() as i128 + 1
+}
+
+/// A model process: its PID, where it is in its rounds, and what it is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Proc {
+    pub pid: u32,
+    pub round: u8,
+    /// Acquire attempts already made in this round.
+    pub attempt: u8,
+    pub phase: Phase,
+}
+
+/// What a model process is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Between rounds or attempts: its next step starts an acquire.
+    Idle,
+    Acquiring {
+        machine: Acquire,
+        next: Request,
+        /// What the last read of the lock path in this attempt found (the
+        /// file a later unlink must be).
+        judged: Option<Meta>,
+    },
+    /// Got the lock and has not started to release it.
+    Holding(Held),
+    Releasing {
+        machine: Release,
+        next: Request,
+        /// The file this process published.
+        own: FileId,
+    },
+    /// Did all its rounds.
+    Done,
+    Crashed,
+    /// A machine stopped with an error (never expected on the simulation).
+    Failed(String),
+}
+
+impl Proc {
+    /// Holds the lock: got it and has not yet unlinked it or found it lost.
+    pub fn is_holder(&self) -> bool {
+        self.held_file().is_some()
+    }
+
+    /// The file a holder published.
+    pub fn held_file(&self) -> Option<FileId> {
+        match &self.phase {
+            Phase::Holding(held) => Some(held.id),
+            Phase::Releasing { next, own, .. } if !matches!(next, Request::Close { .. }) => {
+                Some(*own)
+            }
+            _ => None,
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Done | Phase::Crashed | Phase::Failed(_))
+    }
+}
+
+/// Violations that can only be seen at the moment a step is performed; they
+/// stay set in every later state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Breaches {
+    /// A release unlinked a file other than the one it published.
+    pub release_foreign: bool,
+    /// A break unlinked a file other than the one it judged stale.
+    pub break_foreign: bool,
+    /// A break unlinked a file that §6 does not judge stale at that moment.
+    pub break_fresh: bool,
+}
+
+/// One state of the model: the simulated world and every process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct State {
+    pub sim: Sim,
+    pub procs: Vec<Proc>,
+    pub crashes: u8,
+    pub ticks: u8,
+    pub breaches: Breaches,
+}
+
+/// One transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Process `i` performs its next request (starting an acquire or a
+    /// release if it is idle or holding).
+    Run(usize),
+    /// Process `i` crashes.
+    Crash(usize),
+    /// The clock jumps by [`tick_ns`].
+    Tick,
+}
+
+/// What one transition did, for the counterexample timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    pub actor: String,
+    pub request: String,
+    pub reply: String,
+    /// How the machine finished, if it did on this step.
+    pub outcome: Option<String>,
+}
+
+/// The model: bounds, flaws and thresholds.
+#[derive(Debug, Clone)]
+pub struct LockModel {
+    pub bounds: Bounds,
+    pub variant: Variant,
+    pub flaws: Flaws,
+    pub thresholds: Thresholds,
+    /// Check only this property (used to find its shortest counterexample).
+    pub focus: Option<&'static str>,
+}
+
+pub const AT_MOST_ONE_HOLDER: &str = "at most one holder";
+pub const HOLDER_AT_LOCK_PATH: &str = "a holder's file is at the lock path";
+pub const RELEASE_OWN_ONLY: &str = "a release unlinks only its own lock";
+pub const BREAK_JUDGED_ONLY: &str = "a break unlinks only the lock it judged stale";
+pub const BREAK_STALE_ONLY: &str = "a break unlinks only a stale lock";
+pub const NO_MACHINE_ERROR: &str = "no machine stops with an error";
+pub const STALE_LOCK_RECOVERABLE: &str =
+    "once every holder is dead and its lock stale, a live process can acquire";
+pub const RECOVERY_SITUATION_REACHED: &str = "every holder is dead and its lock stale";
+pub const TAKEOVER_REACHED: &str = "a live process takes over a dead holder's stale lock";
+pub const ALL_ROUNDS_DONE: &str = "every process completes its rounds";
+
+impl LockModel {
+    pub fn new(bounds: Bounds, variant: Variant) -> Self {
+        LockModel {
+            bounds,
+            variant,
+            flaws: variant.flaws(),
+            thresholds: Thresholds::V1,
+            focus: None,
+        }
+    }
+
+    fn host() -> Hostname {
+        Hostname::truncated(HOST)
+    }
+
+    /// The deterministic writer id of process `i`'s attempt in a round.
+    fn writer_id(i: usize, round: u8, attempt: u8) -> WriterId {
+        let mut id = [0u8; 16];
+        id[0] = b'w';
+        id[1] = i as u8;
+        id[2] = round;
+        id[3] = attempt;
+        WriterId(id)
+    }
+
+    fn params(&self, pid: u32, writer_id: WriterId) -> Params {
+        Params {
+            pid,
+            host: Self::host(),
+            judge_host: Self::host(),
+            writer_id,
+            thresholds: self.thresholds,
+            flaws: self.flaws,
+        }
+    }
+
+    /// Process `i`'s next round, or the end of its work.
+    fn next_round(&self, proc: &mut Proc) {
+        proc.round += 1;
+        proc.attempt = 0;
+        proc.phase = if proc.round >= self.bounds.rounds {
+            Phase::Done
+        } else {
+            Phase::Idle
+        };
+    }
+
+    /// The §6 verdict on the file at the lock path as it is now, with true
+    /// PID liveness: the oracle a break is held against.
+    pub fn stale_now(&self, sim: &Sim) -> Option<bool> {
+        let inode = sim.lock_file()?;
+        let contents = match record::decode(&inode.data) {
+            Ok(r) => Contents::Valid(r),
+            Err(e) => Contents::Malformed(e),
+        };
+        let host = Self::host();
+        let liveness = policy::pid_to_probe(&contents, &host).map(|pid| {
+            if sim.alive.contains(&pid) {
+                Liveness::Alive
+            } else {
+                Liveness::Dead
+            }
+        });
+        let facts = Facts {
+            contents: &contents,
+            mtime_ns: inode.mtime_ns,
+            now_ns: sim.now_ns,
+            local_host: &host,
+            liveness,
+        };
+        Some(policy::judge(&facts, &self.thresholds).stale)
+    }
+
+    /// Perform `step`, returning the next state and what happened.
+    pub fn apply(&self, state: &State, step: Step) -> Option<(State, Trace)> {
+        let mut next = state.clone();
+        let trace = match step {
+            Step::Tick => {
+                if !self.can_tick(state) {
+                    return None;
+                }
+                let by = tick_ns(&self.thresholds);
+                next.sim.advance(by);
+                next.ticks += 1;
+                Trace {
+                    actor: "clock".into(),
+                    request: format!("advance {}", show_duration(by)),
+                    reply: format!("now {}", show_time(next.sim.now_ns)),
+                    outcome: None,
+                }
+            }
+            Step::Crash(i) => {
+                if !self.can_crash(state, i) {
+                    return None;
+                }
+                let pid = next.procs[i].pid;
+                next.sim.crash(pid);
+                next.procs[i].phase = Phase::Crashed;
+                next.crashes += 1;
+                Trace {
+                    actor: actor(i, pid),
+                    request: "crash".into(),
+                    reply: "PID dead; its open files and guards are gone, its files stay".into(),
+                    outcome: None,
+                }
+            }
+            Step::Run(i) => self.run_step(&mut next, i)?,
+        };
+        next.sim.events.clear();
+        Some((next, trace))
+    }
+
+    fn can_tick(&self, state: &State) -> bool {
+        state.ticks < self.bounds.ticks && state.procs.iter().any(|p| !p.is_finished())
+    }
+
+    fn can_crash(&self, state: &State, i: usize) -> bool {
+        state.crashes < self.bounds.crashes
+            && matches!(
+                state.procs[i].phase,
+                Phase::Acquiring { .. } | Phase::Holding(_) | Phase::Releasing { .. }
+            )
+    }
+
+    /// Process `i` performs one request.
+    fn run_step(&self, next: &mut State, i: usize) -> Option<Trace> {
+        let pid = next.procs[i].pid;
+        let phase = std::mem::replace(&mut next.procs[i].phase, Phase::Done);
+        match phase {
+            Phase::Idle => {
+                let proc = &next.procs[i];
+                let id = Self::writer_id(i, proc.round, proc.attempt);
+                let mut machine = Acquire::new(self.params(pid, id));
+                let Action::Do(request) = machine.start() else {
+                    unreachable!("an acquire always starts with a request")
+                };
+                Some(self.acquire_step(next, i, machine, request, None))
+            }
+            Phase::Acquiring {
+                machine,
+                next: request,
+                judged,
+            } => Some(self.acquire_step(next, i, machine, request, judged)),
+            Phase::Holding(held) => {
+                let own = held.id;
+                let mut machine = Release::new(held, self.flaws);
+                let request = match machine.start() {
+                    Action::Do(request) => request,
+                    Action::Done(out) => {
+                        unreachable!("a release always starts with a request, not {out:?}")
+                    }
+                };
+                Some(self.release_step(next, i, machine, request, own))
+            }
+            Phase::Releasing {
+                machine,
+                next: request,
+                own,
+            } => Some(self.release_step(next, i, machine, request, own)),
+            other => {
+                next.procs[i].phase = other;
+                None
+            }
+        }
+    }
+
+    fn acquire_step(
+        &self,
+        next: &mut State,
+        i: usize,
+        mut machine: Acquire,
+        request: Request,
+        mut judged: Option<Meta>,
+    ) -> Trace {
+        let pid = next.procs[i].pid;
+        if request == Request::Unlink {
+            if let Some(ino) = next.sim.lock {
+                if judged.map(|m| m.id.ino) != Some(ino) {
+                    next.breaches.break_foreign = true;
+                }
+                if self.stale_now(&next.sim) == Some(false) {
+                    next.breaches.break_fresh = true;
+                }
+            }
+        }
+        let reply = next.sim.perform(pid, &request);
+        if let Reply::Read(ReadReply::Found { meta, .. }) = &reply {
+            judged = Some(*meta);
+        }
+        let mut trace = Trace {
+            actor: actor(i, pid),
+            request: show_request(&request),
+            reply: show_reply(&reply),
+            outcome: None,
+        };
+        let proc = &mut next.procs[i];
+        match machine.resume(reply) {
+            Ok(Action::Do(request)) => {
+                proc.phase = Phase::Acquiring {
+                    machine,
+                    next: request,
+                    judged,
+                };
+            }
+            Ok(Action::Done(Acquired::Held(held))) => {
+                trace.outcome = Some(format!("acquired: holds ino {}", held.id.ino));
+                proc.phase = Phase::Holding(held);
+            }
+            Ok(Action::Done(Acquired::Busy(busy))) => {
+                trace.outcome = Some(format!("busy ({})", show_busy(&busy)));
+                proc.attempt += 1;
+                if proc.attempt >= self.bounds.attempts {
+                    self.next_round(proc);
+                } else {
+                    proc.phase = Phase::Idle;
+                }
+            }
+            Err(e) => trace.outcome = Some(self.fail(proc, &e)),
+        }
+        trace
+    }
+
+    fn release_step(
+        &self,
+        next: &mut State,
+        i: usize,
+        mut machine: Release,
+        request: Request,
+        own: FileId,
+    ) -> Trace {
+        let pid = next.procs[i].pid;
+        if request == Request::Unlink {
+            if let Some(ino) = next.sim.lock {
+                if ino != own.ino {
+                    next.breaches.release_foreign = true;
+                }
+            }
+        }
+        let reply = next.sim.perform(pid, &request);
+        let mut trace = Trace {
+            actor: actor(i, pid),
+            request: show_request(&request),
+            reply: show_reply(&reply),
+            outcome: None,
+        };
+        let proc = &mut next.procs[i];
+        match machine.resume(reply) {
+            Ok(Action::Do(request)) => {
+                proc.phase = Phase::Releasing {
+                    machine,
+                    next: request,
+                    own,
+                };
+            }
+            Ok(Action::Done(released)) => {
+                trace.outcome = Some(match released {
+                    Released::Released => "released".into(),
+                    Released::Lost(lost) => format!("lost ({})", show_lost(&lost)),
+                });
+                self.next_round(proc);
+            }
+            Err(e) => trace.outcome = Some(self.fail(proc, &e)),
+        }
+        trace
+    }
+
+    fn fail(&self, proc: &mut Proc, e: &LockError) -> String {
+        proc.phase = Phase::Failed(e.to_string());
+        format!("error: {e}")
+    }
+
+    /// Whether the precondition of the recovery property holds: no live
+    /// holder, at least one live process, and at the lock path a file of a
+    /// dead writer that §6 judges stale now.
+    pub fn every_holder_dead_and_stale(&self, state: &State) -> bool {
+        let Some(inode) = state.sim.lock_file() else {
+            return false;
+        };
+        !state.sim.alive.contains(&inode.creator)
+            && !state.procs.iter().any(Proc::is_holder)
+            && state.procs.iter().any(|p| state.sim.alive.contains(&p.pid))
+            && self.stale_now(&state.sim) == Some(true)
+    }
+
+    /// Whether some live process, run alone from `state` (every other
+    /// process paused), acquires the lock.
+    pub fn some_live_process_acquires_alone(&self, state: &State) -> bool {
+        (0..state.procs.len()).any(|i| self.acquires_alone(state, i))
+    }
+
+    /// Run process `i` alone: finish what it is doing, then make up to two
+    /// fresh acquire attempts. True if it ends up holding the lock.
+    fn acquires_alone(&self, state: &State, i: usize) -> bool {
+        let proc = &state.procs[i];
+        if !state.sim.alive.contains(&proc.pid) {
+            return false;
+        }
+        let mut sim = state.sim.clone();
+        let mut fs = sim.process(proc.pid);
+        match &proc.phase {
+            Phase::Acquiring { machine, next, .. } => {
+                let mut machine = machine.clone();
+                if let Ok(Acquired::Held(_)) = finish(&mut machine, next.clone(), &mut fs) {
+                    return true;
+                }
+            }
+            Phase::Releasing { machine, next, .. } => {
+                let mut machine = machine.clone();
+                if finish(&mut machine, next.clone(), &mut fs).is_err() {
+                    return false;
+                }
+            }
+            Phase::Holding(_) => return true,
+            Phase::Idle | Phase::Done => {}
+            Phase::Crashed | Phase::Failed(_) => return false,
+        }
+        (0..2).any(|k| {
+            let id = Self::writer_id(i, u8::MAX, k);
+            let mut machine = Acquire::new(self.params(proc.pid, id));
+            matches!(machine::run(&mut machine, &mut fs), Ok(Acquired::Held(_)))
+        })
+    }
+}
+
+/// Drive a machine that is waiting for the reply to `request` to its end.
+fn finish<M: machine::Machine>(
+    machine: &mut M,
+    mut request: Request,
+    fs: &mut impl machine::FileSystem,
+) -> Result<M::Output, LockError> {
+    loop {
+        let reply = fs.perform(&request);
+        match machine.resume(reply)? {
+            Action::Do(next) => request = next,
+            Action::Done(out) => return Ok(out),
+        }
+    }
+}
+
+impl Model for LockModel {
+    type State = State;
+    type Action = Step;
+
+    fn init_states(&self) -> Vec<State> {
+        let mut sim = Sim::new(T0);
+        let procs = (0..self.bounds.procs)
+            .map(|i| {
+                let pid = FIRST_PID + i as u32;
+                sim.spawn(pid);
+                Proc {
+                    pid,
+                    round: 0,
+                    attempt: 0,
+                    phase: Phase::Idle,
+                }
+            })
+            .collect();
+        if self.bounds.stale_lock {
+            let then = T0 - PLANTED_AGE_NS;
+            let mut id = [0u8; 16];
+            id[0] = b'p';
+            let rec = Record::new(PLANTED_PID, HOST, then as u64, WriterId(id));
+            sim.plant(&record::encode(&rec), then, PLANTED_PID);
+        }
+        sim.events.clear();
+        vec![State {
+            sim,
+            procs,
+            crashes: 0,
+            ticks: 0,
+            breaches: Breaches::default(),
+        }]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Step>) {
+        for (i, proc) in state.procs.iter().enumerate() {
+            if !proc.is_finished() {
+                actions.push(Step::Run(i));
+            }
+        }
+        for i in 0..state.procs.len() {
+            if self.can_crash(state, i) {
+                actions.push(Step::Crash(i));
+            }
+        }
+        if self.can_tick(state) {
+            actions.push(Step::Tick);
+        }
+    }
+
+    fn next_state(&self, state: &State, step: Step) -> Option<State> {
+        self.apply(state, step).map(|(next, _)| next)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut all = all_properties();
+        if let Some(name) = self.focus {
+            all.retain(|p| p.name == name);
+        }
+        all
+    }
+}
+
+/// Every property the model checks, safety first.
+fn all_properties() -> Vec<Property<LockModel>> {
+    vec![
+        Property::always(AT_MOST_ONE_HOLDER, |_, s: &State| {
+            s.procs.iter().filter(|p| p.is_holder()).count() <= 1
+        }),
+        Property::always(HOLDER_AT_LOCK_PATH, |_, s: &State| {
+            s.procs
+                .iter()
+                .filter_map(Proc::held_file)
+                .all(|f| s.sim.lock == Some(f.ino))
+        }),
+        Property::always(RELEASE_OWN_ONLY, |_, s: &State| !s.breaches.release_foreign),
+        Property::always(BREAK_JUDGED_ONLY, |_, s: &State| !s.breaches.break_foreign),
+        Property::always(BREAK_STALE_ONLY, |_, s: &State| !s.breaches.break_fresh),
+        Property::always(NO_MACHINE_ERROR, |_, s: &State| {
+            !s.procs.iter().any(|p| matches!(p.phase, Phase::Failed(_)))
+        }),
+        Property::always(STALE_LOCK_RECOVERABLE, |m: &LockModel, s: &State| {
+            !m.every_holder_dead_and_stale(s) || m.some_live_process_acquires_alone(s)
+        }),
+        Property::sometimes(TAKEOVER_REACHED, |_, s: &State| {
+            s.procs
+                .iter()
+                .any(|p| matches!(&p.phase, Phase::Holding(h) if h.broke.is_some()))
+        }),
+        Property::sometimes(ALL_ROUNDS_DONE, |_, s: &State| {
+            s.procs.iter().all(|p| p.phase == Phase::Done)
+        }),
+    ]
+}
+
+/// What one run found.
+pub struct Outcome {
+    pub model: LockModel,
+    pub unique_states: usize,
+    pub generated_states: usize,
+    pub max_depth: usize,
+    pub elapsed: Duration,
+    pub discoveries: HashMap<&'static str, Path<State, Step>>,
+}
+
+impl Outcome {
+    /// The safety properties with a counterexample, in the model's order.
+    pub fn violations(&self) -> Vec<&'static str> {
+        self.model
+            .properties()
+            .iter()
+            .filter(|p| p.expectation == Expectation::Always)
+            .filter(|p| self.discoveries.contains_key(p.name))
+            .map(|p| p.name)
+            .collect()
+    }
+
+    /// Whether a `sometimes` property found its example.
+    pub fn reached(&self, name: &str) -> bool {
+        self.discoveries.contains_key(name)
+    }
+}
+
+/// Explore every state within `bounds` breadth-first on `threads` threads.
+pub fn check(bounds: Bounds, variant: Variant, threads: usize) -> Outcome {
+    explore(bounds, variant, threads, None)
+}
+
+/// Explore breadth-first until each property in `wanted` has a discovery (or
+/// every state within `bounds` has been seen, if one never does).
+pub fn find(bounds: Bounds, variant: Variant, threads: usize, wanted: &[&'static str]) -> Outcome {
+    explore(
+        bounds,
+        variant,
+        threads,
+        Some(wanted.iter().copied().collect()),
+    )
+}
+
+/// The checker keeps the last counterexample it meets for a property, not
+/// the first, so each violated safety property is then searched for again
+/// alone, on one thread, stopping at its first counterexample: in
+/// breadth-first order that is a shortest one.
+fn explore(
+    bounds: Bounds,
+    variant: Variant,
+    threads: usize,
+    until: Option<BTreeSet<&'static str>>,
+) -> Outcome {
+    let model = LockModel::new(bounds, variant);
+    let started = Instant::now();
+    let mut builder = model.clone().checker().threads(threads.max(1));
+    if let Some(wanted) = until {
+        builder = builder.finish_when(HasDiscoveries::AllOf(wanted));
+    }
+    let checker = builder.spawn_bfs().join();
+    let mut outcome = Outcome {
+        model,
+        unique_states: checker.unique_state_count(),
+        generated_states: checker.state_count(),
+        max_depth: checker.max_depth(),
+        elapsed: Duration::ZERO,
+        discoveries: checker.discoveries(),
+    };
+    for name in outcome.violations() {
+        if let Some(path) = shortest_counterexample(&outcome.model, name) {
+            outcome.discoveries.insert(name, path);
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// A shortest path to a state that violates the safety property `name`.
+pub fn shortest_counterexample(model: &LockModel, name: &'static str) -> Option<Path<State, Step>> {
+    let focused = LockModel {
+        focus: Some(name),
+        ..model.clone()
+    };
+    focused.checker().spawn_bfs().join().discovery(name)
+}
+
+/// The numbered steps of `path`: who did what, what it got, and what is at
+/// the lock path afterwards; the step that breaks a property says which.
+pub fn timeline(model: &LockModel, path: &Path<State, Step>) -> String {
+    let properties = model.properties();
+    let steps = path.clone().into_vec();
+    let mut out = String::new();
+    if let Some((first, _)) = steps.first() {
+        let _ = writeln!(out, "  0. start: {}", show_fs(&first.sim));
+    }
+    for (n, (state, step)) in steps.iter().enumerate() {
+        let Some(step) = step else { break };
+        let Some((after, trace)) = model.apply(state, *step) else {
+            let _ = writeln!(out, "{:3}. {step:?}: not applicable", n + 1);
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "{:3}. {}: {} -> {}",
+            n + 1,
+            trace.actor,
+            trace.request,
+            trace.reply
+        );
+        if let Some(outcome) = &trace.outcome {
+            let _ = writeln!(out, "     {outcome}");
+        }
+        let _ = writeln!(out, "     {}", show_fs(&after.sim));
+        for p in properties
+            .iter()
+            .filter(|p| p.expectation == Expectation::Always)
+        {
+            if (p.condition)(model, state) && !(p.condition)(model, &after) {
+                let _ = writeln!(out, "     VIOLATES: {}", p.name);
+            }
+        }
+    }
+    out
+}
+
+/// The arguments of `rvlf model-check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelCheckArgs {
+    /// Number of processes (1-4).
+    #[arg(long, default_value_t = 2)]
+    pub procs: usize,
+    /// Acquire/hold/release rounds per process (1-3).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u8,
+    /// Let processes crash at any step.
+    #[arg(long)]
+    pub crashes: bool,
+    /// With --crashes, at most this many crashes per run.
+    #[arg(long, default_value_t = 1)]
+    pub max_crashes: u8,
+    /// Clock jumps past the same-host threshold (30 s + 1 ns each).
+    #[arg(long, default_value_t = 1)]
+    pub ticks: u8,
+    /// Acquire attempts per round (an attempt that finds the lock busy is retried).
+    #[arg(long, default_value_t = 2)]
+    pub attempts: u8,
+    /// Start with a stale lock of a dead PID at the lock path.
+    #[arg(long)]
+    pub stale_lock: bool,
+    /// The algorithm to check.
+    #[arg(long, value_enum, default_value_t = Variant::Reference)]
+    pub variant: Variant,
+    /// Checker threads (default: the number of CPUs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl ModelCheckArgs {
+    /// The bounds these arguments ask for, or why they are out of range.
+    pub fn bounds(&self) -> Result<Bounds, String> {
+        if !(1..=4).contains(&self.procs) {
+            return Err(format!("--procs must be 1 to 4, not {}", self.procs));
+        }
+        if !(1..=3).contains(&self.rounds) {
+            return Err(format!("--rounds must be 1 to 3, not {}", self.rounds));
+        }
+        if !(1..=4).contains(&self.attempts) {
+            return Err(format!("--attempts must be 1 to 4, not {}", self.attempts));
+        }
+        if self.ticks > 3 {
+            return Err(format!("--ticks must be 0 to 3, not {}", self.ticks));
+        }
+        if self.crashes && !(1..=4).contains(&self.max_crashes) {
+            return Err(format!(
+                "--max-crashes must be 1 to 4, not {}",
+                self.max_crashes
+            ));
+        }
+        if self.threads == Some(0) {
+            return Err("--threads must be at least 1".into());
+        }
+        Ok(Bounds {
+            procs: self.procs,
+            rounds: self.rounds,
+            attempts: self.attempts,
+            crashes: if self.crashes { self.max_crashes } else { 0 },
+            ticks: self.ticks,
+            stale_lock: self.stale_lock,
+        })
+    }
+}
+
+/// `rvlf model-check`: run the checker, print what it found. Exit 0 when
+/// every safety property holds, 1 on a violation, 2 on bad arguments.
+pub fn run_cli(args: &ModelCheckArgs) -> ExitCode {
+    let bounds = match args.bounds() {
+        Ok(b) => b,
+        Err(why) => {
+            eprintln!("rvlf model-check: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let outcome = check(bounds, args.variant, threads);
+    print!("{}", report(&outcome));
+    if outcome.violations().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The text `rvlf model-check` prints.
+pub fn report(outcome: &Outcome) -> String {
+    let b = &outcome.model.bounds;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "model check of the {} algorithm: {} processes on one host, {} round(s), \
+         {} attempt(s) per round, up to {} crash(es), up to {} tick(s) of {}{}",
+        outcome.model.variant.name(),
+        b.procs,
+        b.rounds,
+        b.attempts,
+        b.crashes,
+        b.ticks,
+        show_duration(tick_ns(&outcome.model.thresholds)),
+        if b.stale_lock {
+            ", starting from a stale lock of a dead PID"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "states explored: {} unique ({} generated), max depth {}, time {:.2} s",
+        outcome.unique_states,
+        outcome.generated_states,
+        outcome.max_depth,
+        outcome.elapsed.as_secs_f64()
+    );
+    for p in outcome.model.properties() {
+        let found = outcome.discoveries.contains_key(p.name);
+        let status = match (&p.expectation, found) {
+            (Expectation::Sometimes, true) => "reached",
+            (Expectation::Sometimes, false) => "not reached within the bounds",
+            (_, true) => "VIOLATED",
+            (_, false) => "holds",
+        };
+        let _ = writeln!(out, "  {:<75} {status}", p.name);
+    }
+    let violations = outcome.violations();
+    if violations.is_empty() {
+        let _ = writeln!(
+            out,
+            "verdict: every safety property holds within the bounds"
+        );
+        return out;
+    }
+    let _ = writeln!(out, "verdict: {} property(ies) violated", violations.len());
+    for name in violations {
+        if let Some(path) = outcome.discoveries.get(name) {
+            let _ = writeln!(out, "\ncounterexample for \"{name}\":");
+            out.push_str(&timeline(&outcome.model, path));
+        }
+    }
+    out
+}
+
+fn actor(i: usize, pid: u32) -> String {
+    format!("P{i} (pid {pid})")
+}
+
+/// A time on the simulated clock, relative to the start.
+fn show_time(ns: i128) -> String {
+    let d = ns - T0;
+    let sign = if d < 0 { "-" } else { "+" };
+    format!("T0{sign}{}", show_duration(d.abs()))
+}
+
+fn show_duration(ns: i128) -> String {
+    let (s, frac) = (ns / S, ns % S);
+    if frac == 0 {
+        format!("{s}s")
+    } else {
+        format!("{s}.{frac:09}s")
+    }
+}
+
+/// Whose writer id this is: `w<process>.<round>.<attempt>`, or the planted lock's.
+fn show_writer(id: &WriterId) -> String {
+    match id.0[0] {
+        b'w' => format!("w{}.{}.{}", id.0[1], id.0[2], id.0[3]),
+        b'p' => "planted".into(),
+        _ => id.to_string(),
+    }
+}
+
+fn show_bytes(bytes: &[u8]) -> String {
+    match record::decode(bytes) {
+        Ok(r) => format!(
+            "record of pid {}, writer {}, timestamp {}",
+            r.pid,
+            show_writer(&r.writer_id),
+            show_time(i128::from(r.timestamp_ns))
+        ),
+        Err(e) => format!("malformed: {}, {} bytes", e.code(), bytes.len()),
+    }
+}
+
+fn show_request(request: &Request) -> String {
+    match request {
+        Request::Now => "clock".into(),
+        Request::Publish { bytes } => format!("publish [{}]", show_bytes(bytes)),
+        Request::CreateEmpty => "create the lock path empty (O_EXCL)".into(),
+        Request::Write { file, bytes } => {
+            format!("write into h{} [{}]", file.0, show_bytes(bytes))
+        }
+        Request::Read { keep_open } => {
+            if *keep_open {
+                "read the lock path, keep it open".into()
+            } else {
+                "read the lock path".into()
+            }
+        }
+        Request::ProbePid { pid } => format!("kill({pid}, 0)"),
+        Request::Guard { file } => format!("flock(h{}, LOCK_EX|LOCK_NB)", file.0),
+        Request::Stat => "lstat the lock path".into(),
+        Request::Unlink => "unlink the lock path".into(),
+        Request::Close { file } => format!("close h{}", file.0),
+    }
+}
+
+fn show_meta(meta: &Meta) -> String {
+    format!(
+        "ino {}, {} bytes, mtime {}",
+        meta.id.ino,
+        meta.size,
+        show_time(meta.mtime_ns)
+    )
+}
+
+fn show_reply(reply: &Reply) -> String {
+    match reply {
+        Reply::Now(t) => show_time(*t),
+        Reply::Published { file, id } => format!("created ino {} as h{}", id.ino, file.0),
+        Reply::Exists => "EEXIST".into(),
+        Reply::Written => "written".into(),
+        Reply::Read(ReadReply::Found { file, meta, head }) => format!(
+            "found {}{} [{}]",
+            show_meta(meta),
+            file.map(|h| format!(", open as h{}", h.0))
+                .unwrap_or_default(),
+            show_bytes(head)
+        ),
+        Reply::Read(ReadReply::NotFound) => "ENOENT".into(),
+        Reply::Read(ReadReply::NotRegular(kind)) => format!("not a regular file: {kind}"),
+        Reply::Liveness(l) => format!("{l:?}"),
+        Reply::Guarded => "guard taken".into(),
+        Reply::GuardBusy => "EWOULDBLOCK".into(),
+        Reply::Stat(Some(meta)) => show_meta(meta),
+        Reply::Stat(None) => "ENOENT".into(),
+        Reply::Unlinked => "unlinked".into(),
+        Reply::UnlinkedNothing => "ENOENT".into(),
+        Reply::Closed => "closed".into(),
+        Reply::Failed(errno) => format!("failed: {errno}"),
+    }
+}
+
+fn show_contents(contents: &Contents) -> String {
+    match contents {
+        Contents::Valid(r) => format!("pid {}, writer {}", r.pid, show_writer(&r.writer_id)),
+        Contents::Malformed(e) => format!("malformed: {}", e.code()),
+    }
+}
+
+fn show_busy(busy: &Busy) -> String {
+    match busy {
+        Busy::Held { contents, .. } => format!("held by {}", show_contents(contents)),
+        Busy::Guarded { contents } => format!("guard taken, {}", show_contents(contents)),
+        Busy::Contended => "contended in every round".into(),
+    }
+}
+
+fn show_lost(lost: &Lost) -> String {
+    match lost {
+        Lost::Vanished => "the lock path is empty".into(),
+        Lost::Replaced { contents } => format!("replaced by {}", show_contents(contents)),
+        Lost::NotRegular { kind } => format!("a {kind} is there"),
+    }
+}
+
+/// What is at the lock path, and who is alive.
+pub fn show_fs(sim: &Sim) -> String {
+    let owners: BTreeMap<_, _> = sim.handles.iter().map(|(h, (pid, _))| (*h, *pid)).collect();
+    let at_path = match (sim.lock, sim.lock_file()) {
+        (Some(ino), Some(inode)) => {
+            let guard = match inode.guard {
+                Some(h) => match owners.get(&h) {
+                    Some(pid) => format!("guard h{} of pid {pid}", h.0),
+                    None => format!("guard h{}", h.0),
+                },
+                None => "no guard".into(),
+            };
+            let dead = if sim.alive.contains(&inode.creator) {
+                ""
+            } else {
+                " (dead)"
+            };
+            format!(
+                "ino {ino} by pid {}{dead}, {} bytes [{}], {guard}",
+                inode.creator,
+                inode.data.len(),
+                if inode.data.len() == RECORD_LEN {
+                    show_bytes(&inode.data)
+                } else {
+                    format!("partial: {} bytes", inode.data.len())
+                }
+            )
+        }
+        _ => "empty".into(),
+    };
+    let alive: Vec<String> = sim.alive.iter().map(u32::to_string).collect();
+    format!(
+        "lock path: {at_path}; now {}; alive: {}",
+        show_time(sim.now_ns),
+        alive.join(", ")
+    )
+}
