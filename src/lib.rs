@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod conform;
 pub mod driver;
+pub mod failpoint;
 pub mod flaws;
 pub mod golden;
 pub mod host;

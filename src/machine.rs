@@ -688,12 +688,15 @@ pub trait FileSystem {
 /// A machine that [`run`] can drive to completion.
 pub trait Machine {
     type Output;
+    /// Which protocol phase this machine runs (for fault injection).
+    const PHASE: crate::failpoint::Phase;
     fn start(&mut self) -> Action<Self::Output>;
     fn resume(&mut self, reply: Reply) -> Result<Action<Self::Output>, LockError>;
 }
 
 impl Machine for Acquire {
     type Output = Acquired;
+    const PHASE: crate::failpoint::Phase = crate::failpoint::Phase::Acquire;
     fn start(&mut self) -> Action<Acquired> {
         Acquire::start(self)
     }
@@ -704,6 +707,7 @@ impl Machine for Acquire {
 
 impl Machine for Release {
     type Output = Released;
+    const PHASE: crate::failpoint::Phase = crate::failpoint::Phase::Release;
     fn start(&mut self) -> Action<Released> {
         Release::start(self)
     }
@@ -726,7 +730,9 @@ pub fn run<M: Machine, F: FileSystem + ?Sized>(
             Action::Done(output) => return Ok(output),
             Action::Do(request) => request,
         };
+        crate::failpoint::before(M::PHASE, &request);
         let reply = fs.perform(&request);
+        crate::failpoint::after(M::PHASE, &request, &reply);
         match (&request, &reply) {
             (_, Reply::Published { file, .. }) => open.push(*file),
             (
