@@ -189,7 +189,12 @@ impl Flaws {
         } else {
             nix::unistd::gethostname()?.as_bytes().to_vec()
         };
-        let truncated = Hostname::truncated(&raw);
+        Ok(self.host_names(&raw))
+    }
+
+    /// The (written, compared) names of a host whose raw name is `raw` (§5.2).
+    pub fn host_names(&self, raw: &[u8]) -> (Hostname, Hostname) {
+        let truncated = Hostname::truncated(raw);
         // The first 64 bytes: longer than any name a conforming writer stores.
         let long = || {
             let end = raw.len().min(record::HOSTNAME_FIELD);
@@ -205,7 +210,7 @@ impl Flaws {
         } else {
             truncated
         };
-        Ok((written, compared))
+        (written, compared)
     }
 }
 

@@ -361,13 +361,14 @@ impl Ctx {
         })
     }
 
-    /// Stop the case's adapters; return the main one to the pool if it behaved.
-    pub fn finish(mut self, healthy: bool) {
+    /// Stop the case's dedicated adapters; return the main one to the pool
+    /// unless it hung, crashed or spoke garbage.
+    pub fn finish(mut self) {
         for a in self.extra.drain(..) {
             a.finish();
         }
         if let Some(main) = self.main.take() {
-            if healthy && !main.broken {
+            if !main.broken {
                 self.pool.put(main);
             } else {
                 main.finish();

@@ -279,9 +279,13 @@ fn run_case(
                     config.timeouts,
                     Arc::clone(pool),
                 );
-                let outcome = catch_unwind(AssertUnwindSafe(|| (case.run)(&mut ctx)))
-                    .unwrap_or_else(|_| Err(Problem::Harness("the case panicked".into())));
-                ctx.finish(outcome.is_ok());
+                // Start (or take) the adapter before the case sets its scene:
+                // a start-up must not eat into the margins of timed cases.
+                let outcome = ctx.adapter().map(|_| ()).and_then(|()| {
+                    catch_unwind(AssertUnwindSafe(|| (case.run)(&mut ctx)))
+                        .unwrap_or_else(|_| Err(Problem::Harness("the case panicked".into())))
+                });
+                ctx.finish();
                 let _ = std::fs::remove_dir_all(&dir);
                 outcome
             }

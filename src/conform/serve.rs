@@ -16,7 +16,7 @@ use super::wire::{
 use crate::lock::{AcquireError, Options, WriterLock};
 use crate::machine::{LockError, Released};
 use crate::policy::{Contents, Facts, Liveness};
-use crate::record::{hex, DecodeError, Hostname};
+use crate::record::{hex, DecodeError};
 
 /// Serve requests from `input` until it ends, replying on `output`.
 pub fn serve(
@@ -154,7 +154,8 @@ fn judge(args: &JudgeArgs, options: Options) -> Outcome {
         let bytes = unhex(&args.bytes)?;
         let mtime_ns: i128 = args.mtime_ns.parse().map_err(|_| "mtime_ns")?;
         let now_ns: i128 = args.now_ns.parse().map_err(|_| "now_ns")?;
-        let host = Hostname::new(unhex(&args.local_host)?).map_err(|e| e.to_string())?;
+        // The raw, untruncated name: compared after the writer's cut (§5.2).
+        let (_, host) = options.flaws.host_names(&unhex(&args.local_host)?);
         let liveness = match args.liveness.as_str() {
             "alive" => Liveness::Alive,
             "eperm" => Liveness::AliveOtherUser,

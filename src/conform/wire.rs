@@ -62,7 +62,8 @@ pub struct JudgeArgs {
     /// Decimal strings: u64/i128 values do not fit a JSON number everywhere.
     pub mtime_ns: String,
     pub now_ns: String,
-    /// This host's name as raw bytes, hex.
+    /// This host's name as gethostname(2) gives it, untruncated, as hex;
+    /// the implementation applies its own cut before comparing (§5.2).
     pub local_host: String,
     /// `alive`, `eperm` or `dead`: what kill(pid, 0) would say, if asked.
     pub liveness: String,
