@@ -198,7 +198,7 @@ impl Pool {
         self.idle.lock().ok()?.pop()
     }
 
-    fn put(&self, adapter: Adapter) {
+    pub fn put(&self, adapter: Adapter) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(adapter);
         }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -72,6 +73,8 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
 
 /// The scratch root of the run in progress, for the Ctrl-C handler.
 static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
+/// Set by the Ctrl-C handler.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 fn config(args: &ConformArgs) -> Result<Config, String> {
     if let Some(m) = &args.mutant {
@@ -142,6 +145,7 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
     let _ = SCRATCH.set(config.scratch.clone());
     // Ctrl-C: stop every adapter process group and remove our scratch directories.
     let _ = ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, Ordering::SeqCst);
         client::stop_all();
         if let Some(scratch) = SCRATCH.get() {
             remove_scratch(scratch);
@@ -150,6 +154,13 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
         std::process::exit(130);
     });
     let report = runner::run(catalogue, &config);
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        // The handler is cleaning up and will exit with 130; a report of a
+        // run cut short would only mislead.
+        loop {
+            std::thread::park();
+        }
+    }
     let mut code = report.exit_code();
     say_raw!("{}", report::human(&report));
     if let Some(path) = &args.json {

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command as Process, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -83,15 +84,21 @@ fn live_groups() -> &'static Mutex<BTreeSet<i32>> {
     GROUPS.get_or_init(|| Mutex::new(BTreeSet::new()))
 }
 
-/// Kill every adapter process group this process started (for Ctrl-C).
+/// Set once [`stop_all`] ran: no adapter may start after it.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Kill every adapter process group this process started, and refuse to
+/// start new ones (for Ctrl-C).
 pub fn stop_all() {
-    let groups: Vec<i32> = match live_groups().lock() {
-        Ok(g) => g.iter().copied().collect(),
-        Err(poisoned) => poisoned.into_inner().iter().copied().collect(),
+    let mut groups = match live_groups().lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     };
-    for g in groups {
-        let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
+    STOPPING.store(true, Ordering::SeqCst);
+    for g in groups.iter() {
+        let _ = killpg(Pid::from_raw(*g), Signal::SIGKILL);
     }
+    groups.clear();
 }
 
 /// A running adapter.
@@ -125,7 +132,18 @@ impl Adapter {
         let mut child = process
             .spawn()
             .map_err(|e| Fault::Spawn(format!("{}: {e}", argv.join(" "))))?;
-        if let Ok(mut groups) = live_groups().lock() {
+        {
+            // Registered under the same lock stop_all takes: either stop_all
+            // sees this group, or this spawn sees that it is stopping.
+            let mut groups = match live_groups().lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if STOPPING.load(Ordering::SeqCst) {
+                let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+                let _ = child.wait();
+                return Err(Fault::Spawn("interrupted".into()));
+            }
             groups.insert(child.id() as i32);
         }
         let stdout = child.stdout.take();

@@ -212,7 +212,7 @@ pub fn run(catalogue: Vec<Case>, config: &Config) -> Report {
     match Adapter::spawn(&config.target.adapter, config.timeouts.request) {
         Ok(adapter) => {
             report.implementation = Some(adapter.hello.clone());
-            adapter.finish();
+            pool.put(adapter);
         }
         Err(fault) => {
             report.errors.push(format!(
