@@ -143,10 +143,11 @@ impl Flaws {
                 facts.mtime_ns = facts.mtime_ns.max(i128::from(r.timestamp_ns));
             }
         }
-        if self.trusted_pids && facts.liveness.is_none() {
+        // The original cast PID 0 and >= 2^31 to pid_t and probed them: kill()
+        // then addressed a process group or every process, and succeeded.
+        if self.trusted_pids && !facts.liveness.is_some_and(policy::Liveness::is_dead) {
             if let Contents::Valid(r) = facts.contents {
                 if &r.hostname == facts.local_host && !policy::pid_is_probeable(r.pid) {
-                    // The original cast PID 0 and >= 2^31 and found them "alive".
                     return Verdict {
                         stale: false,
                         reasons: vec![policy::Reason::PidLiveness {
@@ -249,6 +250,25 @@ mod tests {
             );
             assert_eq!(f.decode(&bytes), Ok(sample()), "{f:?} reads its own bytes");
         }
+    }
+
+    #[test]
+    fn trusted_pids_keep_pid_0_alive_whatever_the_probe_said() {
+        let local = Hostname::truncated(b"h");
+        let contents = Contents::Valid(Record::new(0, b"h", 0, WriterId([3; 16])));
+        let facts = Facts {
+            contents: &contents,
+            mtime_ns: 0,
+            now_ns: 1_000_000_000_000,
+            local_host: &local,
+            liveness: Some(policy::Liveness::Unknown { errno: 22 }),
+        };
+        let trusted = Flaws {
+            trusted_pids: true,
+            ..Flaws::NONE
+        };
+        assert!(!trusted.judge(&facts, &Thresholds::V1).stale);
+        assert!(Flaws::NONE.judge(&facts, &Thresholds::V1).stale);
     }
 
     #[test]
