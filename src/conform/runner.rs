@@ -200,6 +200,16 @@ pub fn run(catalogue: Vec<Case>, config: &Config) -> Report {
             return report;
         }
     };
+    // Traversable but not listable by others, so a case may open its own
+    // directory to an adapter running as another user (unreadable files, EPERM).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let traversable = std::fs::Permissions::from_mode(0o711);
+        if let Err(e) = std::fs::set_permissions(root.path(), traversable) {
+            report.errors.push(format!("cannot set the scratch directory's mode: {e}"));
+            return report;
+        }
+    }
     // Marks the directory as this run's, for the Ctrl-C handler's clean-up.
     if let Err(e) = std::fs::write(root.path().join(".owner"), std::process::id().to_string()) {
         report
