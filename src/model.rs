@@ -7,12 +7,14 @@
 //! file-system operation. Besides those steps the checker may crash a process
 //! that has something at stake (its PID dies, its open files and guards go,
 //! its files stay) and may advance the clock past the same-host threshold,
-//! each a bounded number of times. Breadth-first search then visits every
-//! state reachable under those bounds and checks the properties of
+//! each a bounded number of times. The checker then visits every state
+//! reachable under those bounds (breadth-first, or depth-first where the
+//! frontier would not fit in memory) and checks the properties of
 //! [`LockModel::properties`] in each.
 //!
-//! [`run_cli`] is the `rvlf model-check` command; [`check`] is the same run
-//! for tests, and [`timeline`] renders a counterexample step by step.
+//! [`run_cli`] is the `rvlf model-check` command; [`check`] and [`find`] are
+//! the same runs for tests, and [`timeline`] renders a counterexample step by
+//! step.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -59,14 +61,6 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] = [
-        Variant::Reference,
-        Variant::Seed,
-        Variant::CreateThenWriteGarbage,
-        Variant::UnguardedBreak,
-        Variant::ReleaseByIdOnly,
-    ];
-
     /// The machine flaws this variant runs with.
     pub fn flaws(self) -> Flaws {
         match self {
@@ -153,7 +147,7 @@ pub enum Phase {
     /// Between rounds or attempts: its next step starts an acquire.
     Idle,
     Acquiring {
-        machine: Acquire,
+        machine: Box<Acquire>,
         next: Request,
         /// What the last read of the lock path in this attempt found (the
         /// file a later unlink must be).
@@ -162,7 +156,7 @@ pub enum Phase {
     /// Got the lock and has not started to release it.
     Holding(Held),
     Releasing {
-        machine: Release,
+        machine: Box<Release>,
         next: Request,
         /// The file this process published.
         own: FileId,
@@ -395,7 +389,7 @@ impl LockModel {
             Phase::Idle => {
                 let proc = &next.procs[i];
                 let id = Self::writer_id(i, proc.round, proc.attempt);
-                let mut machine = Acquire::new(self.params(pid, id));
+                let mut machine = Box::new(Acquire::new(self.params(pid, id)));
                 let Action::Do(request) = machine.start() else {
                     unreachable!("an acquire always starts with a request")
                 };
@@ -408,7 +402,7 @@ impl LockModel {
             } => Some(self.acquire_step(next, i, machine, request, judged)),
             Phase::Holding(held) => {
                 let own = held.id;
-                let mut machine = Release::new(held, self.flaws);
+                let mut machine = Box::new(Release::new(held, self.flaws));
                 let request = match machine.start() {
                     Action::Do(request) => request,
                     Action::Done(out) => {
@@ -433,7 +427,7 @@ impl LockModel {
         &self,
         next: &mut State,
         i: usize,
-        mut machine: Acquire,
+        mut machine: Box<Acquire>,
         request: Request,
         mut judged: Option<Meta>,
     ) -> Trace {
@@ -453,7 +447,7 @@ impl LockModel {
             judged = Some(*meta);
         }
         let mut trace = Trace {
-            actor: actor(i, pid),
+            actor: format!("{} acquire", actor(i, pid)),
             request: show_request(&request),
             reply: show_reply(&reply),
             outcome: None,
@@ -489,7 +483,7 @@ impl LockModel {
         &self,
         next: &mut State,
         i: usize,
-        mut machine: Release,
+        mut machine: Box<Release>,
         request: Request,
         own: FileId,
     ) -> Trace {
@@ -503,7 +497,7 @@ impl LockModel {
         }
         let reply = next.sim.perform(pid, &request);
         let mut trace = Trace {
-            actor: actor(i, pid),
+            actor: format!("{} release", actor(i, pid)),
             request: show_request(&request),
             reply: show_reply(&reply),
             outcome: None,
@@ -565,13 +559,13 @@ impl LockModel {
         match &proc.phase {
             Phase::Acquiring { machine, next, .. } => {
                 let mut machine = machine.clone();
-                if let Ok(Acquired::Held(_)) = finish(&mut machine, next.clone(), &mut fs) {
+                if let Ok(Acquired::Held(_)) = finish(machine.as_mut(), next.clone(), &mut fs) {
                     return true;
                 }
             }
             Phase::Releasing { machine, next, .. } => {
                 let mut machine = machine.clone();
-                if finish(&mut machine, next.clone(), &mut fs).is_err() {
+                if finish(machine.as_mut(), next.clone(), &mut fs).is_err() {
                     return false;
                 }
             }
@@ -687,6 +681,9 @@ fn all_properties() -> Vec<Property<LockModel>> {
         Property::always(STALE_LOCK_RECOVERABLE, |m: &LockModel, s: &State| {
             !m.every_holder_dead_and_stale(s) || m.some_live_process_acquires_alone(s)
         }),
+        Property::sometimes(RECOVERY_SITUATION_REACHED, |m: &LockModel, s: &State| {
+            m.every_holder_dead_and_stale(s)
+        }),
         Property::sometimes(TAKEOVER_REACHED, |_, s: &State| {
             s.procs
                 .iter()
@@ -728,27 +725,33 @@ impl Outcome {
 
 /// Explore every state within `bounds` breadth-first on `threads` threads.
 pub fn check(bounds: Bounds, variant: Variant, threads: usize) -> Outcome {
-    explore(bounds, variant, threads, None)
+    explore(bounds, variant, Search::Bfs, threads, None)
 }
 
 /// Explore breadth-first until each property in `wanted` has a discovery (or
 /// every state within `bounds` has been seen, if one never does).
 pub fn find(bounds: Bounds, variant: Variant, threads: usize, wanted: &[&'static str]) -> Outcome {
-    explore(
-        bounds,
-        variant,
-        threads,
-        Some(wanted.iter().copied().collect()),
-    )
+    let wanted = wanted.iter().copied().collect();
+    explore(bounds, variant, Search::Bfs, threads, Some(wanted))
 }
 
-/// The checker keeps the last counterexample it meets for a property, not
-/// the first, so each violated safety property is then searched for again
-/// alone, on one thread, stopping at its first counterexample: in
-/// breadth-first order that is a shortest one.
-fn explore(
+/// The order in which the checker visits states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Search {
+    /// Breadth-first: keeps the whole frontier in memory.
+    Bfs,
+    /// Depth-first: keeps one path; for bounds whose frontier does not fit.
+    Dfs,
+}
+
+/// Explore in `search` order. The checker keeps the last counterexample it
+/// meets for a property, not the first, so each violated safety property is
+/// then searched for again alone, breadth-first on one thread, stopping at
+/// its first counterexample: a shortest one.
+pub fn explore(
     bounds: Bounds,
     variant: Variant,
+    search: Search,
     threads: usize,
     until: Option<BTreeSet<&'static str>>,
 ) -> Outcome {
@@ -758,14 +761,9 @@ fn explore(
     if let Some(wanted) = until {
         builder = builder.finish_when(HasDiscoveries::AllOf(wanted));
     }
-    let checker = builder.spawn_bfs().join();
-    let mut outcome = Outcome {
-        model,
-        unique_states: checker.unique_state_count(),
-        generated_states: checker.state_count(),
-        max_depth: checker.max_depth(),
-        elapsed: Duration::ZERO,
-        discoveries: checker.discoveries(),
+    let mut outcome = match search {
+        Search::Bfs => outcome_of(model, builder.spawn_bfs().join()),
+        Search::Dfs => outcome_of(model, builder.spawn_dfs().join()),
     };
     for name in outcome.violations() {
         if let Some(path) = shortest_counterexample(&outcome.model, name) {
@@ -774,6 +772,17 @@ fn explore(
     }
     outcome.elapsed = started.elapsed();
     outcome
+}
+
+fn outcome_of(model: LockModel, checker: impl Checker<LockModel>) -> Outcome {
+    Outcome {
+        model,
+        unique_states: checker.unique_state_count(),
+        generated_states: checker.state_count(),
+        max_depth: checker.max_depth(),
+        elapsed: Duration::ZERO,
+        discoveries: checker.discoveries(),
+    }
 }
 
 /// A shortest path to a state that violates the safety property `name`.
@@ -854,6 +863,10 @@ pub struct ModelCheckArgs {
     /// Checker threads (default: the number of CPUs).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Search order: depth-first needs far less memory on large bounds;
+    /// counterexamples are shortened breadth-first either way.
+    #[arg(long, value_enum, default_value_t = Search::Bfs)]
+    pub search: Search,
 }
 
 impl ModelCheckArgs {
@@ -906,7 +919,7 @@ pub fn run_cli(args: &ModelCheckArgs) -> ExitCode {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let outcome = check(bounds, args.variant, threads);
+    let outcome = explore(bounds, args.variant, args.search, threads, None);
     print!("{}", report(&outcome));
     if outcome.violations().is_empty() {
         ExitCode::SUCCESS
