@@ -87,6 +87,17 @@ pub enum Command {
         #[arg(long)]
         list_mutants: bool,
     },
+    /// Fork writers that contend for one lock, inject faults, and check the
+    /// recorded history for overlapping holders.
+    ///
+    /// Exit status: 0 the verdict is as expected; 1 it is not (e.g. the
+    /// reference overlapped); 2 bad arguments or a harness error.
+    Stress(crate::stress::cli::StressArgs),
+    /// Check every interleaving of the lock algorithm exhaustively, within bounds.
+    ///
+    /// Exit status: 0 every property holds; 1 one is violated (a numbered
+    /// counterexample is printed); 2 bad arguments.
+    ModelCheck(crate::model::ModelCheckArgs),
     /// Regenerate or check the golden lock files.
     Golden {
         #[command(subcommand)]
@@ -173,6 +184,8 @@ pub fn run(cli: Cli) -> ExitCode {
         } => acquire_cmd(path, lock_file, timeout, hold),
         Command::Golden { action } => golden_cmd(action),
         Command::Conform(args) => crate::conform::cli::conform(&args),
+        Command::Stress(args) => crate::stress::cli::run_cli(&args),
+        Command::ModelCheck(args) => crate::model::run_cli(&args),
         Command::Adapter {
             mutant,
             list_mutants,

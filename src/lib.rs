@@ -30,6 +30,7 @@ pub mod model;
 pub mod policy;
 pub mod record;
 pub mod sim;
+pub mod stress;
 
 pub use driver::lock_path_for;
 pub use inspect::{inspect, Inspection};

@@ -1,0 +1,33 @@
+//! Multi-process race tests: writer processes contend for one lock while the
+//! harness injects faults, and a checker proves mutual exclusion from the
+//! recorded history (`rvlf stress`).
+//!
+//! - [`engine`]: scenarios, the harness's event loop, fault injection,
+//!   restarts, and the run's [`engine::Outcome`].
+//! - [`writer`]: what a writer process does, with the library in-process or
+//!   through an adapter; [`spawn`]: forking it, on a simulated host if asked.
+//! - [`history`] and [`ledger`]: the events, as JSON lines and as the
+//!   per-writer binary files written during a run.
+//! - [`check`]: the checker; [`report`]: what is printed; [`faults`]: the
+//!   seeded schedule of faults.
+//!
+//! Reference writers are forked from the harness, which never starts a
+//! thread (signals are taken with `sigtimedwait`), so every fork — also the
+//! restart of a killed writer in the middle of a run — happens in a
+//! single-threaded process. An adapter writer is a forked process too; it
+//! starts its adapter and drives it.
+
+pub mod check;
+pub mod cli;
+pub mod engine;
+pub mod faults;
+pub mod history;
+pub mod ledger;
+pub mod report;
+pub mod shared;
+pub mod spawn;
+pub mod sys;
+pub mod writer;
+
+pub use cli::{run_cli, StressArgs};
+pub use engine::{run, Config, Outcome, Scenario, Variant};

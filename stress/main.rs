@@ -1,0 +1,418 @@
+//! Multi-process race tests (`cargo test --test stress`): every scenario of
+//! `rvlf stress` with a small budget, against the reference (which must show
+//! no violation) and against the seed's algorithm (which must be caught), and
+//! the history checked again from its saved JSON lines.
+//!
+//! A `harness = false` target with one trial at a time on the main thread:
+//! the engine forks writers, and only a single-threaded process may fork.
+//! The fault schedule's seed is printed; `RVLF_STRESS_SEED=N` repeats it.
+//!
+//! A longer soak of the reference (8 writers, random SIGKILLs and every
+//! failpoint, on /dev/shm when it exists):
+//! `RVLF_STRESS_SOAK=SECONDS cargo test --release --test stress -- soak`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use rvlf::failpoint::Point;
+use rvlf::stress::check::{self, render_first_violation};
+use rvlf::stress::faults::{self, Fault};
+use rvlf::stress::history;
+use rvlf::stress::{report, Config, Outcome, Scenario, Variant};
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // Forking is only safe from a single-threaded process.
+    args.test_threads = Some(1);
+    let seed = std::env::var("RVLF_STRESS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(faults::random_seed);
+    println!("stress: seed {seed} (repeat with RVLF_STRESS_SEED={seed})");
+    let mut trials = trials(seed);
+    if let Some(secs) = std::env::var("RVLF_STRESS_SOAK")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        trials.push(Trial::test(
+            "soak::reference_8_writers_random_sigkills",
+            move || soak(seed, Duration::from_secs(secs)),
+        ));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// A small budget of `scenario`, on tmpfs where there is one: a disk's
+/// fsync can stall for seconds when the machine is busy, which says nothing
+/// about the lock.
+fn config(scenario: Scenario, variant: Variant, seed: u64) -> Config {
+    let mut c = Config::new(scenario, variant, seed);
+    c.dir = tmpfs().unwrap_or_else(std::env::temp_dir);
+    c.stall = Duration::from_secs(20);
+    c.timeout = Duration::from_secs(60);
+    c
+}
+
+fn tmpfs() -> Option<PathBuf> {
+    let shm = Path::new("/dev/shm");
+    shm.is_dir().then(|| shm.to_path_buf())
+}
+
+/// Run and print the report (shown by `--nocapture` or on failure).
+fn run(config: &Config) -> Result<Outcome, Failed> {
+    println!();
+    let started = Instant::now();
+    let outcome = rvlf::stress::run(config).map_err(|e| Failed::from(format!("harness: {e}")))?;
+    print!("{}", report::header(config));
+    print!("{}", report::run(&outcome));
+    println!("({:.1} s)", started.elapsed().as_secs_f64());
+    Ok(outcome)
+}
+
+/// Fail unless the run finished without any harness problem (a stall
+/// included: a dead holder's lock nobody could break stalls the run).
+fn completed(outcome: &Outcome) -> Result<(), Failed> {
+    if outcome.harness_failed() {
+        return Err(format!(
+            "the run did not complete: {:?} {:?}",
+            outcome.failures, outcome.stalled
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The reference's verdict: mutual exclusion held, the counter agrees, no
+/// errors, every acquisition asked for was made.
+fn expect_clean(config: &Config, outcome: &Outcome) -> Result<(), Failed> {
+    completed(outcome)?;
+    let f = &outcome.findings;
+    if let Some(why) = &outcome.leftover {
+        return Err(format!("the reference left a lock nobody can take: {why}").into());
+    }
+    if !f.ok() {
+        return Err(format!(
+            "the reference violated mutual exclusion:\n{}{}",
+            report::findings(f),
+            render_first_violation(f)
+        )
+        .into());
+    }
+    if outcome.totals.errors > 0 || f.release_errors > 0 || f.lost_releases > 0 {
+        return Err(format!(
+            "the reference reported {} errors, {} failed and {} lost releases: {:?}",
+            outcome.totals.errors, f.release_errors, f.lost_releases, f.error_samples
+        )
+        .into());
+    }
+    let all_counted = !matches!(config.scenario, Scenario::Storm | Scenario::Pause);
+    if let (Some(count), true) = (config.count, all_counted) {
+        let asked = count * config.writers as u64;
+        // Writers killed after leaving their critical section may repeat none.
+        if f.completed + f.died_inside < asked {
+            return Err(format!("{} acquisitions of {asked}", f.acquisitions).into());
+        }
+    }
+    Ok(())
+}
+
+/// How long the seed's algorithm gets to show a violation, run after run.
+/// Its races need two writers inside a window of microseconds at once: with
+/// two free cores the first run shows dozens; with one core taken by other
+/// work a short run may show none, and one of the next will.
+const CATCH_BUDGET: Duration = Duration::from_secs(20);
+
+/// Run `config` until it shows a violation or [`CATCH_BUDGET`] is spent.
+fn run_until_caught(config: &Config) -> Result<Outcome, Failed> {
+    let started = Instant::now();
+    let mut outcome = run(config)?;
+    let mut attempt = 1;
+    while outcome.findings.violations == 0
+        && !outcome.harness_failed()
+        && started.elapsed() < CATCH_BUDGET
+    {
+        attempt += 1;
+        println!("no violation yet: attempt {attempt}");
+        outcome = run(config)?;
+    }
+    Ok(outcome)
+}
+
+/// The seed's verdict: caught.
+fn expect_caught(outcome: &Outcome) -> Result<(), Failed> {
+    completed(outcome)?;
+    if outcome.findings.violations == 0 {
+        return Err(format!(
+            "the seed's algorithm was not caught:\n{}",
+            report::findings(&outcome.findings)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn trials(seed: u64) -> Vec<Trial> {
+    let t = vec![
+        Trial::test("contention::reference_excludes", move || {
+            let c = config(Scenario::Contention, Variant::Reference, seed);
+            expect_clean(&c, &run(&c)?)
+        }),
+        Trial::test("contention::reference_excludes_on_disk", move || {
+            let mut c = config(Scenario::Contention, Variant::Reference, seed);
+            c.dir = std::env::temp_dir();
+            c.stall = Duration::from_secs(50);
+            expect_clean(&c, &run(&c)?)
+        }),
+        Trial::test("contention::seed_is_caught", move || {
+            let mut c = config(Scenario::Contention, Variant::Seed, seed);
+            c.count = Some(300);
+            expect_caught(&run_until_caught(&c)?)
+        }),
+        Trial::test("storm::reference_breaks_each_stale_lock_once", move || {
+            let mut c = config(Scenario::Storm, Variant::Reference, seed);
+            c.writers = 6;
+            let outcome = run(&c)?;
+            expect_clean(&c, &outcome)?;
+            let f = &outcome.findings;
+            if f.planted != 100 || f.recoveries.len() != 100 {
+                return Err(format!(
+                    "{} stale locks planted, {} recovered: every round must end in an acquisition",
+                    f.planted,
+                    f.recoveries.len()
+                )
+                .into());
+            }
+            Ok(())
+        }),
+        Trial::test("storm::reference_breakers_killed_mid_break", move || {
+            let mut c = config(Scenario::Storm, Variant::Reference, seed);
+            c.writers = 6;
+            c.faults = vec![
+                Fault::Point(Point::AfterRead),
+                Fault::Point(Point::BeforeBreakUnlink),
+                Fault::Point(Point::AfterBreakUnlink),
+            ];
+            c.fault_every = 5;
+            let outcome = run(&c)?;
+            expect_clean(&c, &outcome)?;
+            breakers_died(&outcome.findings)
+        }),
+        Trial::test("storm::seed_is_caught", move || {
+            let mut c = config(Scenario::Storm, Variant::Seed, seed);
+            c.writers = 6;
+            c.count = Some(300);
+            expect_caught(&run_until_caught(&c)?)
+        }),
+        Trial::test(
+            "kill::reference_survivors_recover_and_never_overlap",
+            move || {
+                let mut c = config(Scenario::Kill, Variant::Reference, seed);
+                c.count = Some(150);
+                c.fault_every = 5;
+                let outcome = run(&c)?;
+                expect_clean(&c, &outcome)?;
+                holders_died_and_recovered(&outcome.findings)
+            },
+        ),
+        Trial::test("kill::seed_is_caught", move || {
+            let mut c = config(Scenario::Kill, Variant::Seed, seed);
+            c.count = Some(150);
+            expect_caught(&run_until_caught(&c)?)
+        }),
+        Trial::ignorable_test("pause::reference_paused_holder_keeps_its_lock", move || {
+            let mut c = config(Scenario::Pause, Variant::Reference, seed);
+            c.count = Some(20);
+            c.pause_every = 5;
+            let outcome = run(&c)?;
+            if let Some(reason) = outcome.skipped {
+                return Ok(Completion::ignored_with(reason));
+            }
+            expect_clean(&c, &outcome)?;
+            let f = &outcome.findings;
+            expect_host(f, "rvlf-stress-paused")?;
+            // Stale by age (another host, an hour old), yet guarded by the
+            // paused holder's flock (§7.2): contenders were told so.
+            if f.paused_intervals != 4
+                || f.paused_overlapped != 0
+                || outcome.totals.busy_guarded == 0
+            {
+                return Err(format!(
+                    "{} pauses, {} overtaken, {} guarded answers",
+                    f.paused_intervals, f.paused_overlapped, outcome.totals.busy_guarded
+                )
+                .into());
+            }
+            Ok(Completion::Completed)
+        }),
+        Trial::ignorable_test("pause::seed_paused_holder_is_overtaken", move || {
+            let mut c = config(Scenario::Pause, Variant::Seed, seed);
+            c.count = Some(20);
+            c.pause_every = 5;
+            let outcome = run(&c)?;
+            if let Some(reason) = outcome.skipped {
+                return Ok(Completion::ignored_with(reason));
+            }
+            completed(&outcome)?;
+            let f = &outcome.findings;
+            if f.paused_overlapped != f.paused_intervals || f.paused_intervals == 0 {
+                return Err(format!(
+                    "{} of {} paused holders overtaken: the seed breaks every one",
+                    f.paused_overlapped, f.paused_intervals
+                )
+                .into());
+            }
+            // A paused holder read the counter before it stopped and writes
+            // it back after: every increment made meanwhile is lost.
+            if f.counter_ok() {
+                return Err(format!("no lost counter update: {:?}", f.counter).into());
+            }
+            Ok(Completion::Completed)
+        }),
+        Trial::ignorable_test("hosts::reference_excludes_across_hosts", move || {
+            let mut c = config(Scenario::Hosts, Variant::Reference, seed);
+            c.count = Some(150);
+            c.fault_every = 5;
+            let outcome = run(&c)?;
+            if let Some(reason) = outcome.skipped {
+                return Ok(Completion::ignored_with(reason));
+            }
+            expect_clean(&c, &outcome)?;
+            holders_died_and_recovered(&outcome.findings)?;
+            for i in 0..c.writers {
+                expect_host(&outcome.findings, &format!("rvlf-stress-host-{i}"))?;
+            }
+            Ok(Completion::Completed)
+        }),
+        Trial::ignorable_test("hosts::seed_is_caught", move || {
+            let mut c = config(Scenario::Hosts, Variant::Seed, seed);
+            c.count = Some(150);
+            let outcome = run_until_caught(&c)?;
+            if let Some(reason) = outcome.skipped {
+                return Ok(Completion::ignored_with(reason));
+            }
+            expect_caught(&outcome)?;
+            Ok(Completion::Completed)
+        }),
+        Trial::test("adapter::reference_adapters_exclude", move || {
+            let mut c = config(Scenario::Contention, Variant::Reference, seed);
+            c.adapter = Some(adapter(None));
+            c.count = Some(150);
+            expect_clean(&c, &run(&c)?)
+        }),
+        Trial::test("adapter::mixed_with_library_writers_and_kills", move || {
+            let mut c = config(Scenario::Kill, Variant::Reference, seed);
+            c.adapter = Some(adapter(None));
+            c.mix = true;
+            c.count = Some(100);
+            c.fault_every = 5;
+            let outcome = run(&c)?;
+            expect_clean(&c, &outcome)?;
+            holders_died_and_recovered(&outcome.findings)
+        }),
+        Trial::test("adapter::seed_mutant_is_caught", move || {
+            let mut c = config(Scenario::Contention, Variant::Reference, seed);
+            c.adapter = Some(adapter(Some("seed")));
+            c.count = Some(300);
+            expect_caught(&run_until_caught(&c)?)
+        }),
+        Trial::test(
+            "history::saved_history_rechecks_to_the_same_findings",
+            move || recheck(seed),
+        ),
+    ];
+    t
+}
+
+/// Some holder's record carried this host name: the simulated host is real
+/// to the library.
+fn expect_host(f: &check::Findings, name: &str) -> Result<(), Failed> {
+    if !f.hosts.contains(name) {
+        return Err(format!("no record names host {name:?}; hosts seen: {:?}", f.hosts).into());
+    }
+    Ok(())
+}
+
+/// The reference's own adapter, the binary cargo built for this test.
+fn adapter(mutant: Option<&str>) -> String {
+    let exe = env!("CARGO_BIN_EXE_rvlf");
+    match mutant {
+        None => format!("'{exe}' adapter"),
+        Some(m) => format!("'{exe}' adapter --mutant {m}"),
+    }
+}
+
+/// Holders died and others acquired after them. (That every dead holder's
+/// lock was broken is shown by the run not stalling and by the final acquire.)
+fn holders_died_and_recovered(f: &check::Findings) -> Result<(), Failed> {
+    if f.holder_deaths == 0 || f.recoveries.is_empty() {
+        return Err(format!(
+            "{} holders died, {} recoveries: the faults did not strike",
+            f.holder_deaths,
+            f.recoveries.len()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn breakers_died(f: &check::Findings) -> Result<(), Failed> {
+    let breaking = [
+        "failpoint before-break-unlink",
+        "failpoint after-break-unlink",
+    ];
+    let n: u64 = breaking.iter().filter_map(|c| f.deaths.get(*c)).sum();
+    if n == 0 {
+        return Err(format!("no breaker died mid-break: {:?}", f.deaths).into());
+    }
+    Ok(())
+}
+
+/// Save a history with violations, read it back, check it again: the same
+/// findings, and the same first violation.
+fn recheck(seed: u64) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+    let path = dir.path().join("history.jsonl");
+    let mut c = config(Scenario::Contention, Variant::Seed, seed);
+    c.count = Some(200);
+    c.history = Some(path.clone());
+    let outcome = run_until_caught(&c)?;
+    expect_caught(&outcome)?;
+    let file = std::fs::File::open(&path).map_err(|e| Failed::from(e.to_string()))?;
+    let saved = history::read_json(std::io::BufReader::new(file))?;
+    let again = check::check(&saved.events, saved.end.map(|e| e.counter));
+    if again != outcome.findings {
+        return Err(format!(
+            "re-checked:\n{}\nduring the run:\n{}",
+            report::findings(&again),
+            report::findings(&outcome.findings)
+        )
+        .into());
+    }
+    if saved.run.map(|r| r.seed) != Some(seed.to_string()) {
+        return Err("the history does not name its seed".into());
+    }
+    Ok(())
+}
+
+/// Not part of the default run: the reference under random SIGKILLs and
+/// every failpoint, 8 writers, for `duration`.
+fn soak(seed: u64, duration: Duration) -> Result<(), Failed> {
+    let mut c = config(Scenario::Kill, Variant::Reference, seed);
+    c.writers = 8;
+    c.count = None;
+    c.duration = Some(duration);
+    c.fault_every = 2000;
+    c.timeout = duration + Duration::from_secs(120);
+    c.dir = tmpfs().unwrap_or_else(std::env::temp_dir);
+    let outcome = run(&c)?;
+    completed(&outcome)?;
+    if !outcome.findings.ok() {
+        return Err(format!(
+            "the reference violated mutual exclusion:\n{}",
+            render_first_violation(&outcome.findings)
+        )
+        .into());
+    }
+    Ok(())
+}
