@@ -16,6 +16,7 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, AtFlags, OFlag};
@@ -242,8 +243,8 @@ impl Driver {
         if let Some(kind) = not_regular(&st) {
             return Ok(Reply::Read(ReadReply::NotRegular(kind)));
         }
-        let head = read_head(&fd)?;
         let meta = meta(&st);
+        let head = read_head(&fd, meta.size)?;
         let file = keep_open.then(|| self.adopt(fd));
         Ok(Reply::Read(ReadReply::Found { file, meta, head }))
     }
@@ -337,26 +338,43 @@ fn guard(fd: &OwnedFd) -> Result<bool, Errno> {
     }
 }
 
-/// Give an `O_TMPFILE` a name. Through /proc where mounted; else AT_EMPTY_PATH,
-/// which needs CAP_DAC_READ_SEARCH.
+/// Whether linkat(AT_EMPTY_PATH) was refused in this process: the kernel
+/// permits it only with CAP_DAC_READ_SEARCH or (Linux 6.10 on) to the file's
+/// opener, and says ENOENT otherwise. Learnt once, so that a refusing kernel
+/// costs one extra syscall per process, not per acquire.
+static EMPTY_PATH_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Give an `O_TMPFILE` a name (§7.1 step 4). AT_EMPTY_PATH where the kernel
+/// permits it: it links the descriptor itself, with no walk through /proc,
+/// which costs about as much as the rest of the link. Else through
+/// /proc/self/fd. Both forms fail alike (EEXIST when the lock path exists).
 fn link_unnamed(fd: &OwnedFd, to: &Path) -> Result<(), Errno> {
-    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    match linkat(
-        nix::fcntl::AT_FDCWD,
-        proc_path.as_str(),
-        nix::fcntl::AT_FDCWD,
-        to,
-        AtFlags::AT_SYMLINK_FOLLOW,
-    ) {
-        Err(Errno::ENOENT) if !Path::new("/proc/self/fd").exists() => linkat(
+    if !EMPTY_PATH_REFUSED.load(Ordering::Relaxed) {
+        match linkat(
             fd.as_fd(),
             "",
             nix::fcntl::AT_FDCWD,
             to,
             AtFlags::AT_EMPTY_PATH,
-        ),
-        other => other,
+        ) {
+            // Refused, or the lock's directory is gone: /proc tells which.
+            Err(Errno::ENOENT) => {}
+            other => return other,
+        }
     }
+    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let linked = linkat(
+        nix::fcntl::AT_FDCWD,
+        proc_path.as_str(),
+        nix::fcntl::AT_FDCWD,
+        to,
+        AtFlags::AT_SYMLINK_FOLLOW,
+    );
+    // /proc resolved the descriptor, so the ENOENT was the refusal.
+    if matches!(linked, Ok(()) | Err(Errno::EEXIST)) {
+        EMPTY_PATH_REFUSED.store(true, Ordering::Relaxed);
+    }
+    linked
 }
 
 fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
@@ -371,14 +389,22 @@ fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// At most [`READ_LIMIT`] bytes from the start of the file.
-fn read_head(fd: &OwnedFd) -> Result<Vec<u8>, Errno> {
+/// At most [`READ_LIMIT`] bytes from the start of the file, whose `fstat`
+/// gave `size`. Short reads are repeated until end of file (§4.1 step 4);
+/// a read that has brought exactly `size` bytes has reached the end the
+/// `fstat` saw, so the read that would only confirm it is skipped.
+fn read_head(fd: &OwnedFd, size: u64) -> Result<Vec<u8>, Errno> {
     let mut buf = vec![0u8; READ_LIMIT];
     let mut got = 0;
     while got < READ_LIMIT {
         match nix::sys::uio::pread(fd, &mut buf[got..], got as i64) {
             Ok(0) => break,
-            Ok(n) => got += n,
+            Ok(n) => {
+                got += n;
+                if got as u64 == size {
+                    break;
+                }
+            }
             Err(Errno::EINTR) => {}
             Err(e) => return Err(e),
         }

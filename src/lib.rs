@@ -31,6 +31,7 @@ pub mod policy;
 pub mod record;
 pub mod sim;
 pub mod stress;
+pub mod wait;
 
 pub use driver::lock_path_for;
 pub use inspect::{inspect, Inspection};

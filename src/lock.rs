@@ -3,15 +3,27 @@
 //! [`AcquireError`] carries the holder's record and the verdict that kept
 //! the lock (a few hundred bytes): worth it for the caller, and acquiring is
 //! never a hot loop of errors, so the error is not boxed.
-#![allow(clippy::result_large_err)]
 //!
 //! Each call runs the machine of `crate::machine` on the real file system
 //! through `crate::driver`; this module adds identity (PID, host name, a
 //! fresh writer id), waiting, and ownership of the held file.
+//!
+//! Waiting (§7.4) is a loop of try-acquires. Between two tries a waiter
+//! sleeps: by default until the lock's name leaves its directory (inotify on
+//! Linux), and never longer than a capped, jittered exponential backoff, which
+//! also covers what no event reports (a holder that dies, a lock that turns
+//! stale, a change made by another host on a network file system). Where
+//! inotify is unavailable the backoff alone decides ([`Wait`]). A writer that
+//! loops back for a lock it has just released would win every race against
+//! sleeping waiters; turns ([`TURN`]) make it leave the lock to them from time
+//! to time. The waiting itself is in `crate::wait`; BENCHMARKS.md shows what
+//! each of these costs and buys.
+#![allow(clippy::result_large_err)]
 
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -19,12 +31,12 @@ use nix::errno::Errno;
 use crate::driver::{lock_path_for, Driver};
 use crate::machine::{self, Acquire, Acquired, Busy, Flaws, Held, LockError, Params, Released};
 use crate::policy::{Contents, Thresholds};
-use crate::record::{Record, WriterId};
-
-/// How a waiting acquire backs off: from the first wait, doubling up to the cap,
-/// each wait shortened by a random part of up to half so that waiters spread out.
-pub const FIRST_WAIT: Duration = Duration::from_millis(1);
-pub const MAX_WAIT: Duration = Duration::from_millis(50);
+use crate::record::{Hostname, Record, WriterId};
+pub use crate::wait::Wait;
+use crate::wait::{
+    handover, nap, next_move, random_fraction, remember_handover, Move, Sleeper, COURTESY,
+    FIRST_WAIT, MAX_WAIT,
+};
 
 /// Rules an acquire follows. The default is the protocol.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,6 +86,9 @@ pub struct WriterLock {
     fd: Option<OwnedFd>,
     held: Held,
     flaws: Flaws,
+    /// When the turn this acquisition belongs to began (see [`TURN`]); None
+    /// when no other writer was seen waiting.
+    pub(crate) turn: Option<Instant>,
 }
 
 impl fmt::Debug for WriterLock {
@@ -110,7 +125,7 @@ impl WriterLock {
         options: Options,
     ) -> Result<Self, AcquireError> {
         let lock_path = lock_path.into();
-        let (host, judge_host) = options.flaws.local_host().map_err(AcquireError::Hostname)?;
+        let (host, judge_host) = local_host(&options.flaws).map_err(AcquireError::Hostname)?;
         let params = Params {
             pid: std::process::id(),
             host,
@@ -129,6 +144,7 @@ impl WriterLock {
                     fd,
                     held,
                     flaws: options.flaws,
+                    turn: None,
                 })
             }
             Ok(Acquired::Busy(busy)) => Err(AcquireError::Busy {
@@ -143,31 +159,63 @@ impl WriterLock {
     }
 
     /// Take the lock file at `lock_path`, waiting up to `timeout` while it is
-    /// held. Waiting sleeps with capped exponential backoff and jitter, and
+    /// held, with the default [`Wait`]: woken when the lock's name leaves its
+    /// directory, and by a capped exponential backoff with jitter that also
     /// wakes no later than the moment a dead holder's lock turns stale.
     pub fn acquire_file_timeout(
         lock_path: impl Into<PathBuf>,
         timeout: Duration,
         options: Options,
     ) -> Result<Self, AcquireError> {
+        Self::acquire_file_waiting(lock_path, timeout, options, Wait::default())
+    }
+
+    /// [`WriterLock::acquire_file_timeout`] with a chosen way of waiting.
+    ///
+    /// With [`Wait::Events`], a writer that released this lock moments ago
+    /// and had waited for it (so others were probably waiting too) takes it
+    /// again at once until its [`TURN`] is over; then it first lets the others
+    /// have it: for up to [`COURTESY`] it waits for another writer to take the
+    /// lock, and if one does, it queues behind it like any waiter.
+    pub fn acquire_file_waiting(
+        lock_path: impl Into<PathBuf>,
+        timeout: Duration,
+        options: Options,
+        wait: Wait,
+    ) -> Result<Self, AcquireError> {
         let lock_path = lock_path.into();
         let start = Instant::now();
-        let mut wait = FIRST_WAIT;
+        let mut backoff = FIRST_WAIT;
+        let mut sleeper = Sleeper::new(wait);
+        let mut turn = None;
+        let mut waited = false;
+        if wait == Wait::Events {
+            match next_move(handover(&lock_path), Instant::now()) {
+                Move::Try => {}
+                Move::KeepTurn(began) => turn = Some(began),
+                Move::Defer => waited = sleeper.defer(&lock_path, COURTESY.min(timeout)),
+            }
+        }
         loop {
             let busy = match Self::try_acquire_file(lock_path.clone(), options) {
+                Ok(mut lock) => {
+                    lock.turn = if waited { Some(Instant::now()) } else { turn };
+                    return Ok(lock);
+                }
                 Err(AcquireError::Busy { busy, .. }) => busy,
-                other => return other,
+                Err(e) => return Err(e),
             };
-            let waited = start.elapsed();
-            let Some(left) = timeout.checked_sub(waited).filter(|d| !d.is_zero()) else {
+            let elapsed = start.elapsed();
+            let Some(left) = timeout.checked_sub(elapsed).filter(|d| !d.is_zero()) else {
                 return Err(AcquireError::TimedOut {
                     path: lock_path,
-                    waited,
+                    waited: elapsed,
                     last: busy,
                 });
             };
-            std::thread::sleep(nap(wait, random_fraction(), &busy).min(left));
-            wait = (wait * 2).min(MAX_WAIT);
+            sleeper.sleep(&lock_path, nap(backoff, random_fraction(), &busy).min(left));
+            waited = true;
+            backoff = (backoff * 2).min(MAX_WAIT);
         }
     }
 
@@ -200,10 +248,14 @@ impl WriterLock {
         let mut held = self.held.clone();
         held.file = driver.adopt(fd);
         let mut release = machine::Release::new(held, self.flaws);
-        machine::run(&mut release, &mut driver).map_err(|source| ReleaseError {
+        let released = machine::run(&mut release, &mut driver).map_err(|source| ReleaseError {
             path: self.lock_path.clone(),
             source,
-        })
+        });
+        if let (Some(turn), Ok(Released::Released)) = (self.turn, &released) {
+            remember_handover(&self.lock_path, turn);
+        }
+        released
     }
 }
 
@@ -215,23 +267,26 @@ impl Drop for WriterLock {
     }
 }
 
-/// How long a waiting acquire sleeps before its next try: `wait` less up to
-/// half of it (`fraction` in 0..=1 picks how much), and never past the moment
-/// a dead holder's lock turns stale.
-pub fn nap(wait: Duration, fraction: f64, busy: &Busy) -> Duration {
-    let nap = wait.mul_f64(1.0 - fraction.clamp(0.0, 1.0) / 2.0);
-    match busy {
-        Busy::Held { verdict, .. } => verdict.stale_in.map_or(nap, |s| nap.min(s)),
-        _ => nap,
+/// This host's name as written and as compared (§5). The protocol's name comes
+/// from gethostname(2) and is cached for the life of the process, which §5.1
+/// allows. The cache remembers which process filled it: a forked child (which
+/// may have entered another UTS namespace) reads its own name. Flawed variants
+/// that read the environment read it every time, as the original did.
+fn local_host(flaws: &Flaws) -> Result<(Hostname, Hostname), Errno> {
+    static KERNEL: Mutex<Option<(u32, (Hostname, Hostname))>> = Mutex::new(None);
+    if flaws.env_hostname || flaws.untruncated_compare || flaws.untruncated_write {
+        return flaws.local_host();
     }
-}
-
-/// A random number in 0..=1 for jitter; 0 if the random source fails.
-fn random_fraction() -> f64 {
-    let mut b = [0u8; 2];
-    getrandom::fill(&mut b)
-        .map(|()| f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX))
-        .unwrap_or(0.0)
+    let pid = std::process::id();
+    let mut cache = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    match cache.as_ref() {
+        Some((owner, names)) if *owner == pid => Ok(names.clone()),
+        _ => {
+            let names = Flaws::NONE.local_host()?;
+            *cache = Some((pid, names.clone()));
+            Ok(names)
+        }
+    }
 }
 
 /// One line saying why the lock is busy.
@@ -258,5 +313,19 @@ pub fn describe(busy: &Busy) -> String {
             "the lock changed under us {} times in a row",
             machine::MAX_ROUNDS
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cached_host_name_is_the_kernels_and_flawed_ones_keep_their_source() {
+        let first = local_host(&Flaws::NONE).expect("gethostname");
+        assert_eq!(local_host(&Flaws::NONE).expect("gethostname"), first);
+        assert_eq!(first, Flaws::NONE.local_host().expect("gethostname"));
+        let seed = local_host(&Flaws::SEED).expect("environment or /etc/hostname");
+        assert_eq!(seed, Flaws::SEED.local_host().expect("same source"));
     }
 }

@@ -1,12 +1,14 @@
 //! The public `WriterLock` API on the real file system: busy answers, waiting
 //! with a timeout, release outcomes, drop, and the waiting schedule.
+// The API's error carries the holder's record (see src/lock.rs).
+#![allow(clippy::result_large_err)]
 
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rvlf::lock::{nap, FIRST_WAIT, MAX_WAIT};
 use rvlf::machine::Busy;
 use rvlf::policy::{Contents, Verdict};
+use rvlf::wait::{nap, FIRST_WAIT, MAX_WAIT};
 use rvlf::{lock_path_for, AcquireError, Options, Released, WriterLock};
 
 fn scratch() -> tempfile::TempDir {

@@ -206,7 +206,9 @@ pub fn run(catalogue: Vec<Case>, config: &Config) -> Report {
         use std::os::unix::fs::PermissionsExt;
         let traversable = std::fs::Permissions::from_mode(0o711);
         if let Err(e) = std::fs::set_permissions(root.path(), traversable) {
-            report.errors.push(format!("cannot set the scratch directory's mode: {e}"));
+            report
+                .errors
+                .push(format!("cannot set the scratch directory's mode: {e}"));
             return report;
         }
     }
