@@ -76,6 +76,38 @@ pub(super) fn expect_stale(
     craft::expect_acquired(&outcome, what).map(drop)
 }
 
+/// Scenes next to a threshold are planted 0.5 s from it. A failure is only
+/// evidence when the whole scene (plant, then the implementation's answer)
+/// took less than this: a slower scene may rightly have crossed the threshold.
+pub(super) const TRUSTED_WITHIN: Duration = Duration::from_millis(400);
+
+/// Run a timed scene; a failure of a scene slower than [`TRUSTED_WITHIN`] is
+/// set again from scratch, up to three times in all.
+pub(super) fn timed(
+    ctx: &mut Ctx,
+    mut scene: impl FnMut(&mut Ctx) -> Result<(), Problem>,
+) -> Result<(), Problem> {
+    let mut slow = Vec::new();
+    loop {
+        let started = std::time::Instant::now();
+        let result = scene(ctx);
+        let took = started.elapsed();
+        match result {
+            Err(Problem::Fail(m)) if took > TRUSTED_WITHIN => {
+                slow.push(format!("{:.0} ms", took.as_secs_f64() * 1e3));
+                if slow.len() == 3 {
+                    return Err(Problem::Fail(format!(
+                        "{m} (every try was slower than the {} ms margin: {})",
+                        TRUSTED_WITHIN.as_millis(),
+                        slow.join(", ")
+                    )));
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A duration in milliseconds, for ages next to a threshold.
 pub(super) const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -252,7 +284,7 @@ fn scene_case(scene: &'static Scene) -> Case {
             scene.age.as_secs_f64()
         ),
         exclusive: false,
-        run: Box::new(move |ctx| run_scene(ctx, scene)),
+        run: Box::new(move |ctx| timed(ctx, |ctx| run_scene(ctx, scene))),
     }
 }
 
@@ -304,16 +336,18 @@ fn malformed_case(age: Duration, stale: bool) -> Case {
         ),
         exclusive: false,
         run: Box::new(move |ctx| {
-            let path = ctx.lock_path();
-            let r = craft::record(craft::dead_pid()?, &craft::local_host()?, 0);
-            let torn = &record::encode(&r)[..50];
-            craft::plant(&path, torn, craft::now_ns() - age.as_nanos() as i128)?;
-            let what = format!("50-byte file, mtime {:.1} s old", age.as_secs_f64());
-            if stale {
-                expect_stale(ctx, Via::Main, &path, &what)
-            } else {
-                expect_held(ctx, Via::Main, &path, &what)
-            }
+            timed(ctx, |ctx| {
+                let path = ctx.lock_path();
+                let r = craft::record(craft::dead_pid()?, &craft::local_host()?, 0);
+                let torn = &record::encode(&r)[..50];
+                craft::plant(&path, torn, craft::now_ns() - age.as_nanos() as i128)?;
+                let what = format!("50-byte file, mtime {:.1} s old", age.as_secs_f64());
+                if stale {
+                    expect_stale(ctx, Via::Main, &path, &what)
+                } else {
+                    expect_held(ctx, Via::Main, &path, &what)
+                }
+            })
         }),
     }
 }
