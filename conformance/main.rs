@@ -94,13 +94,22 @@ fn python_adapter() -> Adapter {
 }
 
 /// `<python3> -S <script>`, or why that cannot run on this machine. The
-/// interpreter is named by its absolute path (`sys.executable`), so that a
-/// version-manager shim standing in for `python3` is not paid for at every
-/// adapter start; `-S` skips the `site` module (and with it every installed
-/// package), which also proves the adapter needs only the standard library.
+/// interpreter is named by its absolute path: the system's own where there is
+/// one (cases that run the adapter as another user need an interpreter that
+/// user may execute, which one under a home directory may not be), else
+/// `sys.executable`, so that a version-manager shim standing in for `python3`
+/// is not paid for at every adapter start. `-S` skips the `site` module (and
+/// with it every installed package), which also proves the adapter needs only
+/// the standard library.
 fn python_command(script: &Path) -> Result<String, String> {
     if !script.is_file() {
         return Err(format!("{} does not exist", script.display()));
+    }
+    let script_text = script
+        .to_str()
+        .ok_or_else(|| format!("{} is not UTF-8", script.display()))?;
+    if Path::new(SYSTEM_PYTHON).is_file() {
+        return Ok(format!("{SYSTEM_PYTHON} -S {}", quote(script_text)));
     }
     let found = Command::new("python3")
         .args(["-c", "import sys; print(sys.executable)"])
@@ -117,11 +126,11 @@ fn python_command(script: &Path) -> Result<String, String> {
     } else {
         interpreter
     };
-    let script = script
-        .to_str()
-        .ok_or_else(|| format!("{} is not UTF-8", script.display()))?;
-    Ok(format!("{} -S {}", quote(&interpreter), quote(script)))
+    Ok(format!("{} -S {}", quote(&interpreter), quote(script_text)))
 }
+
+/// Debian's interpreter, executable by every user.
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
 fn config(adapter: &str, selection: Selection, jobs: usize, request: Duration) -> Config {
     Config {
