@@ -125,7 +125,8 @@ impl Problem {
         }
     }
 
-    fn from_fault(fault: Fault, what: &str) -> Problem {
+    /// A fault of an adapter process as a case's problem.
+    pub fn from_fault(fault: Fault, what: &str) -> Problem {
         match fault {
             Fault::Hang(d) => Problem::Hang(format!("{what}: no reply within {d:?}")),
             Fault::Spawn(e) => Problem::Harness(format!("{what}: {e}")),

@@ -111,16 +111,7 @@ impl Member {
         };
         self.adapter
             .call(command, timeout)
-            .map_err(|f| problem(f, &format!("{}: {what}", self.label)))
-    }
-}
-
-/// A fault of an adapter process as the case's problem.
-fn problem(fault: Fault, what: &str) -> Problem {
-    match fault {
-        Fault::Hang(d) => Problem::Hang(format!("{what}: no reply within {d:?}")),
-        Fault::Spawn(e) => Problem::Harness(format!("{what}: {e}")),
-        other => Problem::Crash(format!("{what}: {other}")),
+            .map_err(|f| Problem::from_fault(f, &format!("{}: {what}", self.label)))
     }
 }
 
@@ -149,7 +140,7 @@ fn start(ctx: &Ctx, groups: &[(&Spec, &str, usize)]) -> Result<Vec<Member>, Prob
                     Err(Fault::Handshake(e)) => {
                         Err(Problem::Crash(format!("{label}: start-up: {e}")))
                     }
-                    Err(other) => Err(problem(other, &format!("{label}: start-up"))),
+                    Err(other) => Err(Problem::from_fault(other, &format!("{label}: start-up"))),
                 })
             })
             .collect();
