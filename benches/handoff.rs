@@ -38,8 +38,8 @@ use std::time::Duration;
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
-use rvlf::lock::Wait;
-use rvlf::{AcquireError, Options, WriterLock};
+use rvlf_lock::Wait;
+use rvlf_lock::{AcquireError, Options, WriterLock};
 
 use common::{median, now_ns, quantile, us, Place};
 

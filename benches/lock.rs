@@ -38,7 +38,7 @@ use nix::fcntl::{open, AtFlags, OFlag};
 use nix::sys::stat::{fstat, lstat, Mode};
 use nix::unistd::{fsync, linkat, unlink, write};
 use rvlf::flaws::Flaws;
-use rvlf::{decode, encode, Options, Record, WriterId, WriterLock};
+use rvlf_lock::{decode, encode, Options, Record, WriterId, WriterLock};
 
 use common::{median, quantile, us, Place};
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::lock::{describe, AcquireError, Options, WriterLock};
-use crate::machine::Released;
+use rvlf_lock::{describe, AcquireError, Options, WriterLock};
+use rvlf_lock::machine::Released;
 use crate::{golden, inspect, lock_path_for};
 
 /// Print a line on stdout. A closed stdout (a pipe whose reader has gone) is

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::record::{
+use rvlf_lock::record::{
     self, hex, offset, DecodeError, Hostname, HostnameError, Record, WriterId, RECORD_LEN,
 };
 

@@ -1,41 +1,25 @@
-//! rvlf: the reference implementation of the RVF writer-lock protocol
-//! (RVLF v1, see PROTOCOL.md) and the tools that check implementations of it.
+//! rvlf: the harness that checks implementations of the RVF writer-lock
+//! protocol (RVLF v1, see PROTOCOL.md), and the `rvlf` command.
 //!
-//! ```no_run
-//! use rvlf::{WriterLock, Released};
+//! The lock itself is the `rvlf-lock` crate; this crate runs it and others:
 //!
-//! let lock = WriterLock::try_acquire("data.rvf")?;   // creates data.rvf.lock
-//! // ... write data.rvf: no other writer holds the lock ...
-//! match lock.release()? {
-//!     Released::Released => {}
-//!     Released::Lost(how) => eprintln!("lock was taken over: {how:?}"),
-//! }
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! - [`conform`]: the conformance suite, which drives any implementation
+//!   through an adapter process (conformance/ADAPTER.md);
+//! - [`stress`]: forked writers racing for one lock, with faults, and a
+//!   history checker;
+//! - [`model`]: an exhaustive model check of the lock machine on [`sim`];
+//! - [`golden`]: the golden lock files and their manifest;
+//! - [`variant`]: the catalogue of deliberately broken variants of the
+//!   reference, which all three use to prove that they catch defects.
 //!
-//! The algorithm lives in [`machine`] as a pure state machine; [`driver`]
-//! runs it on the real file system and [`sim`] on a simulated one.
+//! Its library API serves the `rvlf` command and this repository's tests; it
+//! is not meant to be depended on.
 
 pub mod cli;
 pub mod conform;
-pub mod driver;
-pub mod failpoint;
 pub mod flaws;
 pub mod golden;
-pub mod host;
-pub mod inspect;
-pub mod lock;
-pub mod machine;
 pub mod model;
-pub mod policy;
-pub mod record;
 pub mod sim;
 pub mod stress;
-pub mod wait;
-
-pub use driver::lock_path_for;
-pub use inspect::{inspect, Inspection};
-pub use lock::{AcquireError, Options, ReleaseError, WriterLock};
-pub use machine::{Busy, Lost, Released};
-pub use policy::{Thresholds, Verdict};
-pub use record::{decode, encode, DecodeError, Hostname, Record, WriterId};
+pub mod variant;

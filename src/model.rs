@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
 
-use crate::machine::{
+use rvlf_lock::machine::{
     self, Acquire, Acquired, Action, Busy, FileId, Flaws, Held, LockError, Lost, Meta, Params,
     ReadReply, Release, Released, Reply, Request,
 };
-use crate::policy::{self, Contents, Facts, Liveness, Thresholds};
-use crate::record::{self, Hostname, Record, WriterId, RECORD_LEN};
+use rvlf_lock::policy::{self, Contents, Facts, Liveness, Thresholds};
+use rvlf_lock::record::{self, Hostname, Record, WriterId, RECORD_LEN};
 use crate::sim::Sim;
 
 /// One second in nanoseconds.

@@ -5,13 +5,31 @@
 //!
 //! Every request is one atomic step. A crashed process loses its open files
 //! (and so its guards) and its PID becomes dead; its files stay.
+//!
+//! The file system can refuse hard links, as some do: publication then takes
+//! the machine's create-then-write fallback (§7.1), two steps that others
+//! can interleave with.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::machine::{
+use rvlf_lock::machine::{
     FileId, FileKind, FileSystem, Handle, Meta, ReadReply, Reply, Request, READ_LIMIT,
 };
-use crate::policy::Liveness;
+
+/// How the simulated file system answers a publication.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Links {
+    /// Hard links work: publication is one atomic step.
+    #[default]
+    Work,
+    /// Hard links are refused: the machine creates the lock (guarded) and
+    /// then writes it.
+    Refused,
+    /// As `Refused`, and the lock is created unguarded: how the original
+    /// implementation published, whatever the file system (§10 defect 1).
+    RefusedUnguarded,
+}
+use rvlf_lock::policy::Liveness;
 
 /// The device number every simulated file has.
 pub const SIM_DEV: u64 = 1;
@@ -62,6 +80,8 @@ pub struct Sim {
     next_handle: u64,
     /// Changes to the lock path, oldest first.
     pub events: Vec<Event>,
+    /// Whether publication by hard link works.
+    pub links: Links,
 }
 
 impl Sim {
@@ -125,8 +145,14 @@ impl Sim {
     pub fn perform(&mut self, pid: u32, request: &Request) -> Reply {
         match request {
             Request::Now => Reply::Now(self.now_ns),
-            Request::Publish { bytes } => self.create(pid, bytes.to_vec(), true),
-            Request::CreateEmpty => self.create(pid, Vec::new(), false),
+            Request::Publish { bytes } => match self.links {
+                Links::Work => self.create(pid, bytes.to_vec(), true),
+                Links::Refused | Links::RefusedUnguarded => Reply::LinksRefused,
+            },
+            Request::Create => {
+                let guarded = self.links != Links::RefusedUnguarded;
+                self.create(pid, Vec::new(), guarded)
+            }
             Request::Write { file, bytes } => match self.inode_of(*file) {
                 Some(ino) => {
                     let now = self.now_ns;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use rvlf::failpoint::Point;
+use rvlf_lock::failpoint::Point;
 use rvlf::stress::check::{self, render_first_violation};
 use rvlf::stress::faults::{self, Fault};
 use rvlf::stress::history;

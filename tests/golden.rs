@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use rvlf::golden::{self, Class, DriftKind, Expect, Fixture, GoldenError};
-use rvlf::record::{self, hex, DecodeError, Record};
+use rvlf_lock::record::{self, hex, DecodeError, Record};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

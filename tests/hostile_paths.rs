@@ -4,7 +4,7 @@
 //! For each thing that can stand at a lock path instead of a record — a FIFO,
 //! a symlink to /dev/zero, a symlink to a valid-looking stale lock elsewhere,
 //! a directory, a 1 GiB sparse file, an unreadable file — the library
-//! (`WriterLock::try_acquire_file`, `rvlf::inspect`) and the CLI
+//! (`WriterLock::try_acquire_file`, `rvlf_lock::inspect`) and the CLI
 //! (`rvlf acquire --lock-file`, `rvlf inspect`) must:
 //! - answer with the typed error (or verdict) the protocol asks for;
 //! - answer within [`CALL_BOUND`] (a library call) and never hang (every call
@@ -26,10 +26,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
-use rvlf::inspect::InspectError;
-use rvlf::machine::{FileKind, LockError, Op};
-use rvlf::policy::Contents;
-use rvlf::{AcquireError, Busy, DecodeError, Options, Record, Released, WriterId, WriterLock};
+use rvlf_lock::inspect::InspectError;
+use rvlf_lock::machine::{FileKind, LockError, Op};
+use rvlf_lock::policy::Contents;
+use rvlf_lock::{AcquireError, Busy, DecodeError, Options, Record, Released, WriterId, WriterLock};
 use tempfile::TempDir;
 
 /// How long one library call on a hostile path may take.
@@ -170,13 +170,13 @@ fn now() -> SystemTime {
 
 /// A valid record of this host by a reaped process, 60 s old: stale by §6.4.
 fn stale_record() -> [u8; 104] {
-    let host = rvlf::host::local_hostname().expect("gethostname");
+    let host = rvlf_lock::host::local_hostname().expect("gethostname");
     let ts = now() - Duration::from_secs(60);
     let ns = ts
         .duration_since(SystemTime::UNIX_EPOCH)
         .expect("after epoch")
         .as_nanos() as u64;
-    rvlf::encode(&Record::new(
+    rvlf_lock::encode(&Record::new(
         dead_pid(),
         host.as_bytes(),
         ns,
@@ -265,9 +265,9 @@ fn acquire(lock: &Path) -> (Result<WriterLock, AcquireError>, Duration) {
     (*out, took)
 }
 
-fn inspect(lock: &Path) -> Result<rvlf::Inspection, InspectError> {
+fn inspect(lock: &Path) -> Result<rvlf_lock::Inspection, InspectError> {
     let lock = lock.to_path_buf();
-    let (out, took) = bounded("inspect", move || rvlf::inspect(lock));
+    let (out, took) = bounded("inspect", move || rvlf_lock::inspect(lock));
     eprintln!("  inspect took {took:?}");
     assert!(
         took < CALL_BOUND,

@@ -11,9 +11,9 @@ use std::fs;
 use std::path::Path;
 
 use rvlf::golden::{self, Fixture};
-use rvlf::inspect::{examine, Inspection};
-use rvlf::policy::Liveness;
-use rvlf::Hostname;
+use rvlf_lock::inspect::{examine, Inspection};
+use rvlf_lock::policy::Liveness;
+use rvlf_lock::Hostname;
 
 const BASE_NS: i128 = golden::BASE_TIMESTAMP_NS as i128;
 /// The file's mtime: just after the record's timestamp, as when it was written.

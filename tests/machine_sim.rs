@@ -12,12 +12,12 @@ use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use rvlf::machine::{
+use rvlf_lock::machine::{
     run, Acquire, Acquired, Action, Busy, FileKind, FileSystem, Flaws, Held, LockError, Lost,
     Machine, Params, ReadReply, Release, Released, Reply, Request,
 };
-use rvlf::policy::{Contents, Thresholds};
-use rvlf::record::{decode, encode, DecodeError, Hostname, Record, WriterId, RECORD_LEN};
+use rvlf_lock::policy::{Contents, Thresholds};
+use rvlf_lock::record::{decode, encode, DecodeError, Hostname, Record, WriterId, RECORD_LEN};
 use rvlf::sim::{Event, Sim};
 
 const S: i128 = 1_000_000_000;

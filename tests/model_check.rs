@@ -12,9 +12,9 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use rvlf::machine::Request;
+use rvlf_lock::machine::Request;
 use rvlf::model::{self, Bounds, LockModel, Outcome, Phase, State, Step, Variant};
-use rvlf::record::RECORD_LEN;
+use rvlf_lock::record::RECORD_LEN;
 use stateright::Model;
 
 /// The checker threads: the test machine has two cores.
@@ -296,7 +296,7 @@ fn recovery_property_fails_when_a_live_process_sits_on_the_guard() {
     let mut state = m.init_states().remove(0);
     // Process 1 opens the planted lock and takes its guard, then stops.
     let reply = state.sim.perform(102, &Request::Read { keep_open: true });
-    let rvlf::machine::Reply::Read(rvlf::machine::ReadReply::Found {
+    let rvlf_lock::machine::Reply::Read(rvlf_lock::machine::ReadReply::Found {
         file: Some(file), ..
     }) = reply
     else {

@@ -15,11 +15,11 @@ use std::sync::{mpsc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::stat::Mode;
-use rvlf::host::local_hostname;
-use rvlf::machine::{FileKind, LockError};
-use rvlf::policy::{Contents, Reason};
-use rvlf::record::{offset, HOSTNAME_MAX};
-use rvlf::{AcquireError, Busy, DecodeError, Options, Record, Released, WriterId, WriterLock};
+use rvlf_lock::host::local_hostname;
+use rvlf_lock::machine::{FileKind, LockError};
+use rvlf_lock::policy::{Contents, Reason};
+use rvlf_lock::record::{offset, HOSTNAME_MAX};
+use rvlf_lock::{AcquireError, Busy, DecodeError, Options, Record, Released, WriterId, WriterLock};
 use tempfile::TempDir;
 
 /// Past this a call or a child process is taken to hang: it fails the test.
@@ -50,7 +50,7 @@ fn dead_pid() -> u32 {
 
 /// A valid record of `host` (raw, cut by the writer's rule) for `pid` at `ts`.
 fn record(pid: u32, host: &[u8], ts: SystemTime) -> [u8; 104] {
-    rvlf::encode(&Record::new(pid, host, ns(ts), WriterId([0x5a; 16])))
+    rvlf_lock::encode(&Record::new(pid, host, ns(ts), WriterId([0x5a; 16])))
 }
 
 fn this_host() -> Vec<u8> {
@@ -372,7 +372,7 @@ fn d4_host_name_comes_from_the_kernel_not_the_environment() {
     let (child, line) = spawn_until_first_line(cmd);
     let pid = child.id();
     assert!(line.starts_with("acquired"), "first line: {line:?}");
-    let stored = rvlf::decode(&fs::read(&lock).expect("read the held lock"));
+    let stored = rvlf_lock::decode(&fs::read(&lock).expect("read the held lock"));
     let status = wait_bounded(child, "rvlf acquire --hold 1");
     let stored = stored.expect("the held lock decodes");
     eprintln!(
@@ -440,7 +440,7 @@ fn d4_long_host_name_is_stored_cut_and_recognised_as_this_host() {
     let hold = [&args[..], &["--hold".as_ref(), "1".as_ref()]].concat();
     let (child, line) = spawn_until_first_line(in_namespace(&unshare, &name, &hold));
     assert!(line.starts_with("acquired"), "first line: {line:?}");
-    let stored = rvlf::decode(&fs::read(&lock).expect("read the held lock"));
+    let stored = rvlf_lock::decode(&fs::read(&lock).expect("read the held lock"));
     let status = wait_bounded(child, "rvlf acquire in a namespace");
     let stored = stored.expect("the held lock decodes");
     eprintln!(
@@ -511,7 +511,7 @@ fn d6_record_with_a_bad_checksum_is_not_trusted() {
     fs::write(&lock, bytes).expect("plant corrupted record");
     let before = identity(&lock);
 
-    let seen = rvlf::inspect(&lock).expect("inspect");
+    let seen = rvlf_lock::inspect(&lock).expect("inspect");
     assert!(
         matches!(
             seen.contents,
@@ -551,7 +551,7 @@ fn d6_future_timestamp_expires_by_the_file_mtime() {
         &record(dead_pid(), &this_host(), ahead),
         SystemTime::now() - MINUTE_AGO,
     );
-    let seen = rvlf::inspect(&lock).expect("inspect");
+    let seen = rvlf_lock::inspect(&lock).expect("inspect");
     assert!(
         seen.verdict
             .reasons

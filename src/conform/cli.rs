@@ -9,34 +9,34 @@ use std::time::Duration;
 use super::case::{Target, Timeouts};
 use super::client::{self, Spec};
 use super::runner::{self, Config, Expectations, Selection};
-use super::{cases, mutant, report, serve};
+use super::{cases, report, serve};
 use crate::cli::ConformArgs;
-use crate::lock::Options;
+use crate::variant::{self, REFERENCE};
 use crate::{say, say_raw};
 
 /// `rvlf adapter [--mutant NAME]`: serve the protocol on stdin/stdout.
 pub fn adapter(mutant_name: Option<&str>, list: bool) -> ExitCode {
     if list {
-        for m in mutant::MUTANTS {
+        for m in variant::BROKEN {
             say!("{:<22} {}", m.name, m.defect);
         }
         return ExitCode::SUCCESS;
     }
-    let (name, options) = match mutant_name {
-        None => ("rvlf-reference".to_string(), Options::default()),
-        Some(n) => match mutant::find(n) {
-            Some(m) => (format!("rvlf-reference+mutant:{}", m.name), m.options),
+    let (name, variant) = match mutant_name {
+        None => ("rvlf-reference".to_string(), &REFERENCE),
+        Some(n) => match variant::find_broken(n) {
+            Some(m) => (format!("rvlf-reference+mutant:{}", m.name), m),
             None => {
                 eprintln!(
                     "rvlf adapter: no mutant {n:?}; mutants: {}",
-                    mutant::names()
+                    variant::names()
                 );
                 return ExitCode::from(2);
             }
         },
     };
     let stdin = std::io::stdin();
-    match serve::serve(&name, options, stdin.lock(), std::io::stdout().lock()) {
+    match serve::serve(&name, variant, stdin.lock(), std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
         // The harness closed our stdout: nothing is listening any more.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -78,8 +78,8 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 fn config(args: &ConformArgs) -> Result<Config, String> {
     if let Some(m) = &args.mutant {
-        if mutant::find(m).is_none() {
-            return Err(format!("no mutant {m:?}; mutants: {}", mutant::names()));
+        if variant::find_broken(m).is_none() {
+            return Err(format!("no mutant {m:?}; mutants: {}", variant::names()));
         }
     }
     let reference = reference_command(None)?;

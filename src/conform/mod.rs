@@ -12,7 +12,6 @@ pub mod case;
 pub mod cases;
 pub mod cli;
 pub mod client;
-pub mod mutant;
 pub mod report;
 pub mod runner;
 pub mod serve;

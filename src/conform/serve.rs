@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::Path;
 
 use nix::errno::Errno;
 use serde_json::Value;
@@ -13,15 +13,17 @@ use super::wire::{
     unhex, Command, Fields, Hello, HelloLine, JudgeArgs, Outcome, ReplyLine, RequestLine, FEATURES,
     PROTOCOL,
 };
-use crate::lock::{AcquireError, Options, WriterLock};
-use crate::machine::{LockError, Released};
-use crate::policy::{Contents, Facts, Liveness};
-use crate::record::{hex, DecodeError};
+use crate::variant::{Lock, Variant};
+use rvlf_lock::machine::Rules;
+use rvlf_lock::AcquireError;
+use rvlf_lock::machine::{LockError, Released};
+use rvlf_lock::policy::{Contents, Facts, Liveness};
+use rvlf_lock::record::{hex, DecodeError};
 
 /// Serve requests from `input` until it ends, replying on `output`.
 pub fn serve(
     implementation: &str,
-    options: Options,
+    variant: &Variant,
     input: impl BufRead,
     mut output: impl Write,
 ) -> std::io::Result<()> {
@@ -35,10 +37,10 @@ pub fn serve(
         },
     };
     send(&mut output, &hello)?;
-    let mut held: HashMap<String, WriterLock> = HashMap::new();
+    let mut held: HashMap<String, Lock> = HashMap::new();
     for line in input.lines() {
         let line = line?;
-        let reply = answer(&line, options, &mut held);
+        let reply = answer(&line, variant, &mut held);
         send(&mut output, &reply)?;
     }
     // End of input: give back what we still hold.
@@ -62,7 +64,7 @@ fn error(kind: &str, message: impl Into<String>) -> Outcome {
 }
 
 /// The reply to one request line.
-fn answer(line: &str, options: Options, held: &mut HashMap<String, WriterLock>) -> ReplyLine {
+fn answer(line: &str, variant: &Variant, held: &mut HashMap<String, Lock>) -> ReplyLine {
     let value: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
@@ -84,16 +86,16 @@ fn answer(line: &str, options: Options, held: &mut HashMap<String, WriterLock>) 
         };
     }
     let outcome = match serde_json::from_value::<RequestLine>(value) {
-        Ok(request) => run(request.command, options, held),
+        Ok(request) => run(request.command, variant, held),
         Err(e) => error("bad-request", e.to_string()),
     };
     ReplyLine { id, outcome }
 }
 
-fn run(command: Command, options: Options, held: &mut HashMap<String, WriterLock>) -> Outcome {
+fn run(command: Command, variant: &Variant, held: &mut HashMap<String, Lock>) -> Outcome {
     match command {
         Command::TryAcquire { path } => {
-            match WriterLock::try_acquire_file(PathBuf::from(&path), options) {
+            match variant.try_acquire_file(Path::new(&path)) {
                 Ok(lock) => {
                     let writer_id = hex(&lock.record().writer_id.0);
                     held.insert(path, lock);
@@ -114,19 +116,19 @@ fn run(command: Command, options: Options, held: &mut HashMap<String, WriterLock
         },
         Command::Encode { record } => match record.to_record() {
             Ok(r) => Outcome::Encoded {
-                bytes: hex(&options.flaws.encode(&r)),
+                bytes: hex(&variant.rules().encode(&r)),
             },
             Err(e) => error("bad-request", e),
         },
         Command::Decode { bytes } => match unhex(&bytes) {
-            Ok(b) => decoded(options.flaws.decode(&b)),
+            Ok(b) => decoded(variant.rules().decode(&b)),
             Err(e) => error("bad-request", e),
         },
-        Command::Judge(args) => judge(&args, options),
+        Command::Judge(args) => judge(&args, variant),
     }
 }
 
-fn decoded(result: Result<crate::record::Record, DecodeError>) -> Outcome {
+fn decoded(result: Result<rvlf_lock::record::Record, DecodeError>) -> Outcome {
     match result {
         Ok(r) => Outcome::Decoded {
             record: Fields::from(&r),
@@ -149,13 +151,13 @@ fn lock_error(e: &LockError) -> Outcome {
     }
 }
 
-fn judge(args: &JudgeArgs, options: Options) -> Outcome {
+fn judge(args: &JudgeArgs, variant: &Variant) -> Outcome {
     let parsed = (|| {
         let bytes = unhex(&args.bytes)?;
         let mtime_ns: i128 = args.mtime_ns.parse().map_err(|_| "mtime_ns")?;
         let now_ns: i128 = args.now_ns.parse().map_err(|_| "now_ns")?;
         // The raw, untruncated name: compared after the writer's cut (§5.2).
-        let (_, host) = options.flaws.host_names(&unhex(&args.local_host)?);
+        let (_, host) = variant.flaws.host_names(&unhex(&args.local_host)?);
         let liveness = match args.liveness.as_str() {
             "alive" => Liveness::Alive,
             "eperm" => Liveness::AliveOtherUser,
@@ -168,15 +170,13 @@ fn judge(args: &JudgeArgs, options: Options) -> Outcome {
         Ok(p) => p,
         Err(e) => return error("bad-request", e),
     };
-    let contents = match options.flaws.decode(&bytes) {
+    let rules = variant.rules();
+    let contents = match rules.decode(&bytes) {
         Ok(r) => Contents::Valid(r),
         Err(e) => Contents::Malformed(e),
     };
-    let probed = options
-        .flaws
-        .pid_to_probe(&contents, &host)
-        .map(|_| liveness);
-    let verdict = options.flaws.judge(
+    let probed = rules.pid_to_probe(&contents, &host).map(|_| liveness);
+    let verdict = rules.judge(
         &Facts {
             contents: &contents,
             mtime_ns,
@@ -184,7 +184,7 @@ fn judge(args: &JudgeArgs, options: Options) -> Outcome {
             local_host: &host,
             liveness: probed,
         },
-        &options.thresholds,
+        &variant.thresholds,
     );
     Outcome::Judged {
         stale: verdict.stale,
@@ -197,7 +197,7 @@ mod tests {
 
     fn exchange(input: &str) -> Vec<Value> {
         let mut out = Vec::new();
-        serve("test", Options::default(), input.as_bytes(), &mut out).expect("serve");
+        serve("test", &crate::variant::REFERENCE, input.as_bytes(), &mut out).expect("serve");
         String::from_utf8(out)
             .expect("utf-8")
             .lines()

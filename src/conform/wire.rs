@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{hex, Hostname, Record, WriterId};
+use rvlf_lock::record::{hex, Hostname, Record, WriterId};
 
 /// The protocol an adapter must name in its `hello`; the major version must match.
 pub const PROTOCOL: &str = "rvlf-adapter/1";

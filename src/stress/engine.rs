@@ -25,8 +25,8 @@ use super::spawn::{self, Host};
 use super::sys::{self, SignalMask};
 use super::writer::{code, Backend, Job, Mode};
 use crate::flaws::Flaws;
-use crate::lock::Options;
-use crate::record::{self, Hostname, Record, WriterId, RECORD_LEN};
+use rvlf_lock::Options;
+use rvlf_lock::record::{self, Hostname, Record, WriterId, RECORD_LEN};
 
 /// How far into the past a dead holder's lock is moved: beyond every threshold.
 const AGE: Duration = Duration::from_secs(3600);
@@ -63,7 +63,7 @@ impl Scenario {
         match self {
             Scenario::Kill => Fault::ALL.to_vec(),
             Scenario::Hosts => vec![
-                Fault::Point(crate::failpoint::Point::AfterPublish),
+                Fault::Point(rvlf_lock::failpoint::Point::AfterPublish),
                 Fault::Kill,
             ],
             _ => Vec::new(),
@@ -379,12 +379,12 @@ pub fn run(config: &Config) -> Result<Outcome, String> {
 /// harness would be inherited by the writers it forks later, on other hosts.
 fn try_final_acquire(lock_path: &Path, mask: &SignalMask) -> Option<String> {
     let exit = spawn::in_child(mask, || {
-        match crate::lock::WriterLock::try_acquire_file(lock_path, Options::default()) {
+        match rvlf_lock::WriterLock::try_acquire_file(lock_path, Options::default()) {
             Ok(lock) => match lock.release() {
-                Ok(crate::machine::Released::Released) => 0,
+                Ok(rvlf_lock::machine::Released::Released) => 0,
                 _ => 3,
             },
-            Err(crate::lock::AcquireError::Busy { .. }) => 1,
+            Err(rvlf_lock::AcquireError::Busy { .. }) => 1,
             Err(_) => 2,
         }
     });
@@ -395,7 +395,7 @@ fn try_final_acquire(lock_path: &Path, mask: &SignalMask) -> Option<String> {
         Ok(_) => "acquired, but its release did not say released",
         Err(e) => return Some(format!("cannot try: {e}")),
     };
-    let found = match crate::inspect::inspect(lock_path) {
+    let found = match rvlf_lock::inspect::inspect(lock_path) {
         Ok(found) => found.render(),
         Err(e) => e.to_string(),
     };
@@ -454,7 +454,7 @@ impl<'a> Run<'a> {
                 ledger_good: 0,
             })
             .collect();
-        let local_host = crate::host::local_hostname().map_err(|e| format!("gethostname: {e}"))?;
+        let local_host = rvlf_lock::host::local_hostname().map_err(|e| format!("gethostname: {e}"))?;
         let now = Instant::now();
         Ok(Run {
             config,
@@ -587,7 +587,7 @@ impl<'a> Run<'a> {
         if !quiet && !late {
             return None;
         }
-        let lock = match crate::inspect::inspect(&self.lock_path) {
+        let lock = match rvlf_lock::inspect::inspect(&self.lock_path) {
             Ok(found) => found.render(),
             Err(e) => format!("{e}\n"),
         };

@@ -5,10 +5,10 @@
 //! Each incarnation of each writer gets one [`Plan`]: a fault, and after how
 //! many of its loop iterations (acquisitions, or storm rounds) it strikes.
 //! A failpoint is armed in the writer itself and kills it with SIGKILL when it
-//! reaches that step of the protocol (`crate::failpoint`); `kill` is a
+//! reaches that step of the protocol (`rvlf_lock::failpoint`); `kill` is a
 //! SIGKILL the harness sends at that moment, wherever the writer is.
 
-use crate::failpoint::Point;
+use rvlf_lock::failpoint::Point;
 
 /// One kind of fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -18,7 +18,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::history::{Event, Kind, RecordView};
-use crate::record::{self, hex, RECORD_LEN};
+use rvlf_lock::record::{self, hex, RECORD_LEN};
 
 const HEADER: usize = 32;
 const ID_LEN: usize = 16;
@@ -298,7 +298,7 @@ impl Merge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Record, WriterId};
+    use rvlf_lock::record::{Record, WriterId};
 
     #[test]
     fn entries_round_trip_with_record_and_cause() {

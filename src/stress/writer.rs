@@ -26,9 +26,9 @@ use super::shared::{Shared, Slot, GO_STOP};
 use super::sys;
 use crate::conform::client::{Adapter, Spec};
 use crate::conform::wire::{unhex, Command, Outcome};
-use crate::lock::{AcquireError, Options, WriterLock};
-use crate::machine::{Busy, Released};
-use crate::record::{self, RECORD_LEN};
+use rvlf_lock::{AcquireError, Options, WriterLock};
+use rvlf_lock::machine::{Busy, Released};
+use rvlf_lock::record::{self, RECORD_LEN};
 
 /// Exit codes of a writer process.
 pub mod code {
@@ -364,7 +364,7 @@ impl Writer<'_> {
     fn maybe_arm(&mut self) {
         if let Some(Fault::Point(point)) = self.job.plan.fault {
             if !self.armed && self.iterations >= self.job.plan.after {
-                crate::failpoint::arm(Some(point));
+                rvlf_lock::failpoint::arm(Some(point));
                 self.armed = true;
             }
         }

@@ -83,8 +83,8 @@ fn run_replaced_by_own(ctx: &mut Ctx) -> Result<(), Problem> {
         format!(
             "the lock file holds writer id {}, the reply said {} (the planted one was {})",
             r.writer_id,
-            crate::record::hex(&reply_id),
-            crate::record::hex(b"conformance-case")
+            rvlf_lock::record::hex(&reply_id),
+            rvlf_lock::record::hex(b"conformance-case")
         )
     })?;
     ensure(r.pid == pid, || {

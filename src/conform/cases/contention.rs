@@ -21,7 +21,7 @@ use super::craft;
 use crate::conform::case::{path_str, Case, Ctx, Level, Problem};
 use crate::conform::client::{Adapter, Fault, Spec};
 use crate::conform::wire::{Command, Outcome};
-use crate::record::{self, offset, RECORD_LEN};
+use rvlf_lock::record::{self, offset, RECORD_LEN};
 
 /// How long the contention loops run at most.
 const SPELL: Duration = Duration::from_millis(1800);

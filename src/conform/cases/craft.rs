@@ -9,18 +9,18 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::conform::case::{harness, Problem};
 use crate::conform::wire::{unhex, Outcome};
-use crate::record::{self, Hostname, Record, WriterId};
+use rvlf_lock::record::{self, Hostname, Record, WriterId};
 
 pub const SECOND: i128 = 1_000_000_000;
 
 /// The wall clock, UNIX epoch nanoseconds.
 pub fn now_ns() -> i128 {
-    crate::driver::now_ns()
+    rvlf_lock::driver::now_ns()
 }
 
 /// This host's name as a conforming writer stores it.
 pub fn local_host() -> Result<Hostname, Problem> {
-    crate::host::local_hostname().map_err(|e| Problem::Harness(format!("gethostname: {e}")))
+    rvlf_lock::host::local_hostname().map_err(|e| Problem::Harness(format!("gethostname: {e}")))
 }
 
 /// A host name that is not this host's.

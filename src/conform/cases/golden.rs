@@ -16,7 +16,7 @@ use super::staleness::{expect_held, expect_stale, Via, HELD, STALE};
 use crate::conform::case::{ensure, fail, Case, Ctx, Level, Problem};
 use crate::conform::wire::{unhex, Command, Fields, JudgeArgs, Outcome};
 use crate::golden::{self, Class, Expect, Fixture, BASE_TIMESTAMP_NS};
-use crate::record::{self, hex, Hostname, Record, WriterId};
+use rvlf_lock::record::{self, hex, Hostname, Record, WriterId};
 
 /// Age past which every lock is stale, whatever its kind: 300 s + 0.5 s.
 const PAST_ALL_THRESHOLDS_NS: i128 = 300 * SECOND + SECOND / 2;

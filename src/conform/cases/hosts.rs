@@ -16,7 +16,7 @@ use super::staleness::{expect_stale, ms, plant_record, release, try_acquire, Via
 use crate::conform::case::{ensure, Case, Ctx, Level, Problem};
 use crate::conform::client::Spec;
 use crate::conform::wire::Outcome;
-use crate::record::{self, offset, Hostname};
+use rvlf_lock::record::{self, offset, Hostname};
 
 /// The `$HOSTNAME` the env cases give their adapter.
 const WRONG_ENV_NAME: &str = "rvlf-wrong-hostname";

@@ -6,7 +6,7 @@
 use super::craft::{self, SECOND};
 use crate::conform::case::{ensure, Case, Ctx, Level, Problem};
 use crate::conform::wire::Outcome;
-use crate::record::{self, offset, RECORD_LEN};
+use rvlf_lock::record::{self, offset, RECORD_LEN};
 
 /// What the implementation wrote for one acquisition, and around when.
 struct Written {

@@ -20,7 +20,7 @@ use nix::sys::stat::{fstat, lstat, Mode, SFlag};
 use super::craft;
 use crate::conform::case::{Case, Ctx, Level, Problem};
 use crate::conform::wire::Outcome;
-use crate::record::RECORD_LEN;
+use rvlf_lock::record::RECORD_LEN;
 
 /// Acquire/release cycles of the first attempt.
 const CYCLES: usize = 300;

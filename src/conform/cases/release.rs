@@ -10,7 +10,7 @@ use std::path::Path;
 use super::craft::{self, Snapshot};
 use crate::conform::case::{harness, Case, Ctx, Level, Problem};
 use crate::conform::wire::Outcome;
-use crate::record::{self, WriterId};
+use rvlf_lock::record::{self, WriterId};
 
 pub fn cases() -> Vec<Case> {
     vec![

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::craft::{self, SECOND};
 use crate::conform::case::{path_str, Case, Ctx, Level, Problem};
 use crate::conform::wire::{Command, Outcome};
-use crate::record::{self, Hostname};
+use rvlf_lock::record::{self, Hostname};
 
 // ---------------------------------------------------------------------------
 // Observing a verdict (shared with golden.rs, hosts.rs and breaking.rs)

@@ -44,6 +44,7 @@ const HANDOVER_MEMORY: Duration = Duration::from_millis(100);
 
 /// How a waiting acquire sleeps between two tries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Wait {
     /// Until the lock's name is removed from its directory or renamed away
     /// (inotify), and at most the backoff; the backoff alone where inotify

@@ -4,24 +4,47 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 
-use crate::record::{decimal, DecodeError, Hostname, Record};
+use crate::record::{DecodeError, Hostname, Record};
 
 /// The thresholds of §6.1. A lock is stale when its age is strictly greater.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Thresholds {
+    /// A record of this host whose process is dead is stale past this age.
     pub same_host: Duration,
+    /// A record of another host is stale past this age.
     pub other_host: Duration,
+    /// A file that does not decode is stale past this age (by its mtime).
     pub malformed: Duration,
 }
 
 impl Thresholds {
+    /// RVLF v1's thresholds: 30 s, 300 s, 300 s.
     pub const V1: Thresholds = Thresholds {
         same_host: Duration::from_secs(30),
         other_host: Duration::from_secs(300),
         malformed: Duration::from_secs(300),
     };
+
+    /// These thresholds with `age` for same-host records of dead processes.
+    pub const fn same_host(mut self, age: Duration) -> Self {
+        self.same_host = age;
+        self
+    }
+
+    /// These thresholds with `age` for other hosts' records.
+    pub const fn other_host(mut self, age: Duration) -> Self {
+        self.other_host = age;
+        self
+    }
+
+    /// These thresholds with `age` for files that do not decode.
+    pub const fn malformed(mut self, age: Duration) -> Self {
+        self.malformed = age;
+        self
+    }
 }
 
 impl Default for Thresholds {
@@ -31,8 +54,10 @@ impl Default for Thresholds {
 }
 
 /// What kill(pid, 0) said about a holder (§6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[non_exhaustive]
 pub enum Liveness {
     /// kill succeeded.
     Alive,
@@ -52,6 +77,7 @@ impl Liveness {
 
 /// What a reader found at the lock path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Contents {
     Valid(Record),
     Malformed(DecodeError),
@@ -87,8 +113,10 @@ pub fn pid_is_probeable(pid: u32) -> bool {
 }
 
 /// One fact that went into a verdict, in the order it was considered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
-#[serde(tag = "reason", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "reason", rename_all = "kebab-case"))]
+#[non_exhaustive]
 pub enum Reason {
     /// The file is not a valid record; only its mtime counts.
     Malformed {
@@ -109,43 +137,47 @@ pub enum Reason {
     },
     /// The record's timestamp is later than now.
     FutureTimestamp {
-        #[serde(serialize_with = "decimal")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
         ahead_ns: u128,
     },
     /// The age used, what it was measured from, and the threshold it was held against.
     Age {
-        #[serde(serialize_with = "decimal")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
         age_ns: u128,
         from: AgeBasis,
-        #[serde(serialize_with = "decimal")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
         threshold_ns: u128,
         exceeded: bool,
     },
 }
 
 /// Which time an age was measured from (§6.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[non_exhaustive]
 pub enum AgeBasis {
     Timestamp,
     Mtime,
 }
 
 /// The rule's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Verdict {
     pub stale: bool,
     pub reasons: Vec<Reason>,
     /// When a lock that is held now becomes stale if nothing changes
     /// (its holder is known dead or cannot be checked, and only age is missing).
-    #[serde(
+    #[cfg_attr(feature = "serde", serde(
         rename = "stale_in_ns",
         serialize_with = "nanos",
         skip_serializing_if = "Option::is_none"
-    )]
+    ))]
     pub stale_in: Option<Duration>,
 }
 
+#[cfg(feature = "serde")]
 fn nanos<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_str(&d.as_nanos().to_string()),

@@ -4,9 +4,10 @@
 //! the lock (a few hundred bytes): worth it for the caller, and acquiring is
 //! never a hot loop of errors, so the error is not boxed.
 //!
-//! Each call runs the machine of `crate::machine` on the real file system
-//! through `crate::driver`; this module adds identity (PID, host name, a
-//! fresh writer id), waiting, and ownership of the held file.
+//! Each call runs the machine of `crate::machine`, by the protocol's rules,
+//! on the real file system through `crate::driver`; this module adds
+//! identity (PID, host name, a fresh writer id), waiting, and ownership of
+//! the held file.
 //!
 //! Waiting (§7.4) is a loop of try-acquires. Between two tries a waiter
 //! sleeps: by default until the lock's name leaves its directory (inotify on
@@ -29,42 +30,96 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use crate::driver::{lock_path_for, Driver};
-use crate::machine::{self, Acquire, Acquired, Busy, Flaws, Held, LockError, Params, Released};
+use crate::host::local_hostname;
+use crate::machine::{self, Acquire, Acquired, Busy, Held, LockError, Params, Released};
 use crate::policy::{Contents, Thresholds};
 use crate::record::{Hostname, Record, WriterId};
-pub use crate::wait::Wait;
+use crate::wait::Wait;
 use crate::wait::{
     handover, nap, next_move, random_fraction, remember_handover, Move, Sleeper, COURTESY,
     FIRST_WAIT, MAX_WAIT,
 };
 
-/// Rules an acquire follows. The default is the protocol.
+/// How an acquire judges and waits. The default is the protocol's
+/// thresholds and event-driven waiting:
+///
+/// ```
+/// use std::time::Duration;
+/// use rvlf_lock::{Options, Thresholds, Wait};
+///
+/// let options = Options::default()
+///     .thresholds(Thresholds::V1.same_host(Duration::from_secs(60)))
+///     .wait(Wait::Backoff);
+/// assert_eq!(options.get_wait(), Wait::Backoff);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Options {
-    pub thresholds: Thresholds,
-    /// Deliberate defects, for testing the tests; empty by default.
-    pub flaws: Flaws,
+    thresholds: Thresholds,
+    wait: Wait,
+}
+
+impl Options {
+    /// Judge staleness by `thresholds` (PROTOCOL.md §6.1). Every writer of
+    /// one data file must use the same.
+    pub fn thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = thresholds;
+        self
+    }
+
+    /// Sleep between tries as `wait` says (used by the waiting acquires).
+    pub fn wait(mut self, wait: Wait) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The thresholds in use.
+    pub fn get_thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// The way of waiting in use.
+    pub fn get_wait(&self) -> Wait {
+        self.wait
+    }
 }
 
 /// Why a lock was not acquired.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AcquireError {
-    #[error("{}: {}", path.display(), describe(busy))]
-    Busy { path: PathBuf, busy: Busy },
-    #[error("{}: still busy after waiting {waited:?}: {}", path.display(), describe(last))]
-    TimedOut {
+    /// Another writer holds the lock.
+    #[error("{}: {busy}", path.display())]
+    Busy {
+        /// The lock file.
         path: PathBuf,
+        /// Who holds it, and why it is not stale.
+        busy: Busy,
+    },
+    /// Another writer still held the lock when the time ran out.
+    #[error("{}: still busy after waiting {waited:?}: {last}", path.display())]
+    TimedOut {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this acquire waited.
         waited: Duration,
+        /// What the last try found.
         last: Busy,
     },
+    /// The lock file could not be worked on: an I/O error, or a lock path
+    /// that is not a regular file.
     #[error("{}: {source}", path.display())]
     Lock {
+        /// The lock file.
         path: PathBuf,
+        /// What went wrong.
         #[source]
         source: LockError,
     },
+    /// gethostname(2) failed.
     #[error("cannot read this host's name: {0}")]
     Hostname(Errno),
+    /// The operating system's random source failed.
     #[error("cannot draw a random writer id: {0}")]
     Random(getrandom::Error),
 }
@@ -73,7 +128,9 @@ pub enum AcquireError {
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]
 pub struct ReleaseError {
+    /// The lock file.
     pub path: PathBuf,
+    /// What went wrong.
     #[source]
     pub source: LockError,
 }
@@ -85,7 +142,6 @@ pub struct WriterLock {
     /// The published file, guarded by our flock until it is closed (§7.2).
     fd: Option<OwnedFd>,
     held: Held,
-    flaws: Flaws,
     /// When the turn this acquisition belongs to began (see [`TURN`]); None
     /// when no other writer was seen waiting.
     pub(crate) turn: Option<Instant>,
@@ -125,16 +181,15 @@ impl WriterLock {
         options: Options,
     ) -> Result<Self, AcquireError> {
         let lock_path = lock_path.into();
-        let (host, judge_host) = local_host(&options.flaws).map_err(AcquireError::Hostname)?;
+        let host = local_host().map_err(AcquireError::Hostname)?;
         let params = Params {
             pid: std::process::id(),
+            judge_host: host.clone(),
             host,
-            judge_host,
             writer_id: WriterId::random().map_err(AcquireError::Random)?,
             thresholds: options.thresholds,
-            flaws: options.flaws,
         };
-        let mut driver = Driver::new(&lock_path).with_unsafe_reads(options.flaws.unsafe_reads);
+        let mut driver = Driver::new(&lock_path);
         let outcome = machine::run(&mut Acquire::new(params), &mut driver);
         match outcome {
             Ok(Acquired::Held(held)) => {
@@ -143,7 +198,6 @@ impl WriterLock {
                     lock_path,
                     fd,
                     held,
-                    flaws: options.flaws,
                     turn: None,
                 })
             }
@@ -159,31 +213,23 @@ impl WriterLock {
     }
 
     /// Take the lock file at `lock_path`, waiting up to `timeout` while it is
-    /// held, with the default [`Wait`]: woken when the lock's name leaves its
-    /// directory, and by a capped exponential backoff with jitter that also
-    /// wakes no later than the moment a dead holder's lock turns stale.
-    pub fn acquire_file_timeout(
-        lock_path: impl Into<PathBuf>,
-        timeout: Duration,
-        options: Options,
-    ) -> Result<Self, AcquireError> {
-        Self::acquire_file_waiting(lock_path, timeout, options, Wait::default())
-    }
-
-    /// [`WriterLock::acquire_file_timeout`] with a chosen way of waiting.
+    /// held. With the default [`Wait`] the waiter is woken when the lock's
+    /// name leaves its directory, and by a capped exponential backoff with
+    /// jitter that also wakes no later than the moment a dead holder's lock
+    /// turns stale.
     ///
     /// With [`Wait::Events`], a writer that released this lock moments ago
     /// and had waited for it (so others were probably waiting too) takes it
     /// again at once until its [`TURN`] is over; then it first lets the others
     /// have it: for up to [`COURTESY`] it waits for another writer to take the
     /// lock, and if one does, it queues behind it like any waiter.
-    pub fn acquire_file_waiting(
+    pub fn acquire_file_timeout(
         lock_path: impl Into<PathBuf>,
         timeout: Duration,
         options: Options,
-        wait: Wait,
     ) -> Result<Self, AcquireError> {
         let lock_path = lock_path.into();
+        let wait = options.wait;
         let start = Instant::now();
         let mut backoff = FIRST_WAIT;
         let mut sleeper = Sleeper::new(wait);
@@ -224,6 +270,7 @@ impl WriterLock {
         &self.held.record
     }
 
+    /// The lock file.
     pub fn lock_path(&self) -> &Path {
         &self.lock_path
     }
@@ -244,10 +291,10 @@ impl WriterLock {
             // Only reachable if the acquire lost the descriptor; never ours to delete.
             return Ok(Released::Lost(machine::Lost::Vanished));
         };
-        let mut driver = Driver::new(&self.lock_path).with_unsafe_reads(self.flaws.unsafe_reads);
+        let mut driver = Driver::new(&self.lock_path);
         let mut held = self.held.clone();
         held.file = driver.adopt(fd);
-        let mut release = machine::Release::new(held, self.flaws);
+        let mut release = machine::Release::new(held);
         let released = machine::run(&mut release, &mut driver).map_err(|source| ReleaseError {
             path: self.lock_path.clone(),
             source,
@@ -267,30 +314,32 @@ impl Drop for WriterLock {
     }
 }
 
-/// This host's name as written and as compared (§5). The protocol's name comes
-/// from gethostname(2) and is cached for the life of the process, which §5.1
-/// allows. The cache remembers which process filled it: a forked child (which
-/// may have entered another UTS namespace) reads its own name. Flawed variants
-/// that read the environment read it every time, as the original did.
-fn local_host(flaws: &Flaws) -> Result<(Hostname, Hostname), Errno> {
-    static KERNEL: Mutex<Option<(u32, (Hostname, Hostname))>> = Mutex::new(None);
-    if flaws.env_hostname || flaws.untruncated_compare || flaws.untruncated_write {
-        return flaws.local_host();
-    }
+/// This host's name as written and as compared (§5): the kernel's, cut to
+/// 62 bytes, cached for the life of the process, which §5.1 allows. The
+/// cache remembers which process filled it: a forked child (which may have
+/// entered another UTS namespace) reads its own name.
+fn local_host() -> Result<Hostname, Errno> {
+    static KERNEL: Mutex<Option<(u32, Hostname)>> = Mutex::new(None);
     let pid = std::process::id();
     let mut cache = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
     match cache.as_ref() {
-        Some((owner, names)) if *owner == pid => Ok(names.clone()),
+        Some((owner, name)) if *owner == pid => Ok(name.clone()),
         _ => {
-            let names = Flaws::NONE.local_host()?;
-            *cache = Some((pid, names.clone()));
-            Ok(names)
+            let name = local_hostname()?;
+            *cache = Some((pid, name.clone()));
+            Ok(name)
         }
     }
 }
 
 /// One line saying why the lock is busy.
-pub fn describe(busy: &Busy) -> String {
+impl fmt::Display for Busy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&describe(self))
+    }
+}
+
+fn describe(busy: &Busy) -> String {
     match busy {
         Busy::Held { contents, verdict } => {
             let who = match contents {
@@ -321,11 +370,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cached_host_name_is_the_kernels_and_flawed_ones_keep_their_source() {
-        let first = local_host(&Flaws::NONE).expect("gethostname");
-        assert_eq!(local_host(&Flaws::NONE).expect("gethostname"), first);
-        assert_eq!(first, Flaws::NONE.local_host().expect("gethostname"));
-        let seed = local_host(&Flaws::SEED).expect("environment or /etc/hostname");
-        assert_eq!(seed, Flaws::SEED.local_host().expect("same source"));
+    fn the_cached_host_name_is_the_kernels() {
+        let first = local_host().expect("gethostname");
+        assert_eq!(local_host().expect("gethostname"), first);
+        assert_eq!(first, local_hostname().expect("gethostname"));
     }
 }

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use serde::Serialize;
 
 use crate::driver::{now_ns, probe_pid, Driver};
 use crate::host::local_hostname;
@@ -15,29 +14,33 @@ use crate::policy::{self, Contents, Facts, Liveness, Thresholds, Verdict};
 use crate::record::{self, hex, offset, Hostname, RECORD_LEN};
 
 /// A lock file, decoded and judged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Inspection {
     pub path: PathBuf,
     pub size: u64,
-    #[serde(serialize_with = "crate::record::decimal")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
     pub mtime_ns: i128,
     /// The bytes read (at most 105).
-    #[serde(serialize_with = "ser_hex")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser_hex"))]
     pub bytes: Vec<u8>,
-    #[serde(serialize_with = "ser_decode")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser_decode"))]
     pub contents: Contents,
     pub local_host: Hostname,
-    #[serde(serialize_with = "crate::record::decimal")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
     pub now_ns: i128,
     pub verdict: Verdict,
 }
 
+#[cfg(feature = "serde")]
 fn ser_hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex(b))
 }
 
+#[cfg(feature = "serde")]
 fn ser_decode<S: serde::Serializer>(c: &Contents, s: S) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
+    use serde::Serialize as _;
+    #[derive(serde::Serialize)]
     #[serde(rename_all = "kebab-case")]
     enum Decode<'a> {
         Record(&'a record::Record),
@@ -51,6 +54,7 @@ fn ser_decode<S: serde::Serializer>(c: &Contents, s: S) -> Result<S::Ok, S::Erro
 
 /// Why a lock file could not be inspected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InspectError {
     #[error("{}: no such file", .0.display())]
     NotFound(PathBuf),

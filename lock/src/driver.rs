@@ -5,8 +5,9 @@
 //! - Publication is atomic: the record is written and fsynced into an unnamed
 //!   `O_TMPFILE` (or a uniquely named temporary file where the file system has
 //!   no `O_TMPFILE`), guarded with `flock`, and only then linked into place.
-//!   Only where the file system refuses hard links is the lock created and
-//!   then written.
+//!   Only where the file system refuses hard links does the driver say so
+//!   ([`Reply::LinksRefused`]), and the machine creates the lock and then
+//!   writes it.
 //! - Reads are bounded and non-blocking and refuse anything that is not a
 //!   regular file: `lstat` first so that no device or FIFO is ever opened,
 //!   `O_NOFOLLOW | O_NONBLOCK`, `fstat` on the descriptor to be sure.
@@ -39,11 +40,10 @@ pub struct Driver {
     dir: PathBuf,
     files: BTreeMap<Handle, OwnedFd>,
     next: u64,
-    /// A flaw: read like the original implementation (see [`Driver::with_unsafe_reads`]).
-    unsafe_reads: bool,
 }
 
 impl Driver {
+    /// A driver for the lock file at `lock_path`.
     pub fn new(lock_path: &Path) -> Self {
         let dir = match lock_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -54,49 +54,7 @@ impl Driver {
             dir,
             files: BTreeMap::new(),
             next: 1,
-            unsafe_reads: false,
         }
-    }
-
-    /// With `true`, read lock files as the original implementation did:
-    /// following symlinks, blocking, to the end of the file (§10 defect 3).
-    /// Only the first bytes are kept, so a reader stuck on /dev/zero hangs
-    /// without eating memory.
-    pub fn with_unsafe_reads(mut self, unsafe_reads: bool) -> Self {
-        self.unsafe_reads = unsafe_reads;
-        self
-    }
-
-    fn read_unsafely(&mut self, keep_open: bool) -> Result<Reply, Errno> {
-        let fd = match open(
-            self.lock_path.as_path(),
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(Reply::Read(ReadReply::NotFound)),
-            Err(e) => return Err(e),
-        };
-        let st = fstat(&fd)?;
-        let mut head = Vec::new();
-        let mut total = 0u64;
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            match nix::unistd::read(&fd, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let keep = n.min(READ_LIMIT.saturating_sub(head.len()));
-                    head.extend_from_slice(&buf[..keep]);
-                    total += n as u64;
-                }
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let mut meta = meta(&st);
-        meta.size = total;
-        let file = keep_open.then(|| self.adopt(fd));
-        Ok(Reply::Read(ReadReply::Found { file, meta, head }))
     }
 
     /// Take an open file out of the driver (the held lock, after an acquire).
@@ -149,7 +107,7 @@ impl Driver {
             Ok(()) => Ok(self.published(fd)?),
             Err(Errno::EEXIST) => Ok(Reply::Exists),
             // The file system has no hard links: the documented fallback (§7.1).
-            Err(Errno::EPERM | Errno::EOPNOTSUPP | Errno::EMLINK) => self.create_then_write(bytes),
+            Err(Errno::EPERM | Errno::EOPNOTSUPP | Errno::EMLINK) => Ok(Reply::LinksRefused),
             Err(e) => Err(e),
         }
     }
@@ -178,26 +136,26 @@ impl Driver {
         Ok((fd, path))
     }
 
-    /// Create the lock path and then write it: visible while partial.
-    /// The protocol's fallback where links are refused, and a flaw elsewhere.
-    fn create_then_write(&mut self, bytes: &[u8]) -> Result<Reply, Errno> {
-        match self.create_empty()? {
-            Reply::Published { file, id } => {
-                let fd = &self.files[&file];
-                let written = guard(fd)
-                    .and_then(|_| write_all(fd, bytes))
-                    .and_then(|()| fsync(fd));
-                if let Err(e) = written {
-                    let _ = unlink(self.lock_path.as_path());
-                    self.files.remove(&file);
-                    return Err(e);
-                }
-                Ok(Reply::Published { file, id })
+    /// The fallback's second half: write the record into the created file.
+    /// If that fails, the partial file is removed while it is still ours
+    /// (the same file at the lock path), so that no one waits out a record
+    /// that will never be completed.
+    fn write(&mut self, file: Handle, bytes: &[u8]) -> Result<Reply, Errno> {
+        let fd = self.file(file)?;
+        let written = write_all(fd, bytes).and_then(|()| fsync(fd));
+        if let Err(e) = written {
+            let ours = fstat(fd).map(|st| file_id(&st));
+            let there = lstat(self.lock_path.as_path()).map(|st| file_id(&st));
+            if matches!((ours, there), (Ok(a), Ok(b)) if a == b) {
+                let _ = unlink(self.lock_path.as_path());
             }
-            other => Ok(other),
+            return Err(e);
         }
+        Ok(Reply::Written)
     }
 
+    /// Create the lock path empty, exclusively, and guard it at once (§7.1
+    /// fallback, §7.2).
     fn create_empty(&mut self) -> Result<Reply, Errno> {
         let opened = open(
             self.lock_path.as_path(),
@@ -205,7 +163,13 @@ impl Driver {
             Mode::from_bits_truncate(LOCK_MODE),
         );
         match opened {
-            Ok(fd) => self.published(fd),
+            Ok(fd) => {
+                if let Err(e) = guard(&fd) {
+                    let _ = unlink(self.lock_path.as_path());
+                    return Err(e);
+                }
+                self.published(fd)
+            }
             Err(Errno::EEXIST) => Ok(Reply::Exists),
             Err(e) => Err(e),
         }
@@ -265,14 +229,8 @@ impl Driver {
         match request {
             Request::Now => Ok(Reply::Now(now_ns())),
             Request::Publish { bytes } => self.publish(bytes),
-            Request::CreateEmpty => self.create_empty(),
-            Request::Write { file, bytes } => {
-                let fd = self.file(*file)?;
-                write_all(fd, bytes)?;
-                fsync(fd)?;
-                Ok(Reply::Written)
-            }
-            Request::Read { keep_open } if self.unsafe_reads => self.read_unsafely(*keep_open),
+            Request::Create => self.create_empty(),
+            Request::Write { file, bytes } => self.write(*file, bytes),
             Request::Read { keep_open } => self.read(*keep_open),
             Request::ProbePid { pid } => Ok(Reply::Liveness(probe_pid(*pid))),
             Request::Guard { file } => match guard(self.file(*file)?)? {

@@ -6,18 +6,25 @@
 //!
 //! ```text
 //! acquire: Now → Publish ─Published─────────────────────────────→ Acquired
+//!                   ├LinksRefused→ Create ─Published→ Write ──────→ Acquired
+//!                   │                └Exists→ Read …
 //!                   └Exists→ Read ─gone→ (publish again)
 //!                              └found→ [ProbePid] → judge ─held→ Close → Busy
 //!                                                        └stale→ Guard → Stat → Unlink → Close → (publish again)
 //! release: Read → compare writer id and file → Unlink → Close → Released
 //!                                  └mismatch→ Close → Lost
 //! ```
+//!
+//! Every decision the protocol leaves to the reader of a lock file (how it
+//! encodes and decodes, whose PID it probes, how it judges, whether a lock
+//! found at release is ours) goes through a [`Rules`]; [`Protocol`] is the
+//! protocol's, and the only one this crate uses. Checkers supply other rules
+//! to make the one machine behave like a broken implementation.
 
 use nix::errno::Errno;
-use serde::Serialize;
 
-use crate::policy::{Contents, Facts, Liveness, Thresholds, Verdict};
-use crate::record::{self, Hostname, Record, WriterId, RECORD_LEN};
+use crate::policy::{self, Contents, Facts, Liveness, Thresholds, Verdict};
+use crate::record::{self, DecodeError, Hostname, Record, WriterId, RECORD_LEN};
 
 /// How many times one acquire may find the lock gone or broken and publish
 /// again before it reports contention instead of looping.
@@ -28,18 +35,21 @@ pub const MAX_ROUNDS: u32 = 4;
 pub const READ_LIMIT: usize = RECORD_LEN + 1;
 
 /// A file the driver holds open on the machine's behalf.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Handle(pub u64);
 
 /// The identity of a file: device and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FileId {
     pub dev: u64,
     pub ino: u64,
 }
 
 /// What `lstat`/`fstat` told about a regular file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Meta {
     pub id: FileId,
     pub size: u64,
@@ -47,8 +57,10 @@ pub struct Meta {
 }
 
 /// Kinds of things found at a lock path that are not regular files (§4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[non_exhaustive]
 pub enum FileKind {
     Symlink,
     Fifo,
@@ -82,11 +94,16 @@ pub enum Request {
     /// nothing is there (§7.1). The new file stays open as the held file and
     /// is guarded from before it appears (§7.2).
     Publish { bytes: [u8; RECORD_LEN] },
-    /// Flawed publication: create the lock path empty, exclusively.
-    CreateEmpty,
-    /// Flawed publication, second half: write `bytes` into the created file.
+    /// The fallback where the file system refuses hard links (§7.1): create
+    /// the lock path empty and exclusively, without following a symlink, and
+    /// guard it at once. It stays open as the held file.
+    Create,
+    /// The fallback's second half: write `bytes` into the created file and
+    /// make them durable.
     Write {
+        /// The file [`Request::Create`] made.
         file: Handle,
+        /// The record.
         bytes: [u8; RECORD_LEN],
     },
     /// Read the lock path safely (§4.1): regular files only, no symlinks
@@ -124,6 +141,8 @@ pub enum Reply {
     Now(i128),
     Published { file: Handle, id: FileId },
     Exists,
+    /// The file system refuses hard links: publish by [`Request::Create`].
+    LinksRefused,
     Written,
     Read(ReadReply),
     Liveness(Liveness),
@@ -137,8 +156,10 @@ pub enum Reply {
 }
 
 /// The operation a [`LockError::Io`] came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[non_exhaustive]
 pub enum Op {
     Clock,
     Publish,
@@ -152,15 +173,17 @@ pub enum Op {
 }
 
 /// Why the machine stopped without an outcome.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "error", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "error", rename_all = "kebab-case"))]
+#[non_exhaustive]
 pub enum LockError {
     #[error("the lock path is a {kind}, not a regular file; it was left alone")]
     NotRegular { kind: FileKind },
     #[error("{op:?} failed: {errno}")]
     Io {
         op: Op,
-        #[serde(serialize_with = "ser_errno")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "ser_errno"))]
         errno: Errno,
     },
     #[error("driver answered {reply} to {request}")]
@@ -170,6 +193,7 @@ pub enum LockError {
     },
 }
 
+#[cfg(feature = "serde")]
 fn ser_errno<S: serde::Serializer>(e: &Errno, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{e:?}"))
 }
@@ -181,20 +205,68 @@ pub enum Action<T> {
     Done(T),
 }
 
-pub use crate::flaws::Flaws;
+/// The decisions an implementation makes about lock files. Every method
+/// defaults to what PROTOCOL.md says; [`Protocol`] changes none of them.
+pub trait Rules {
+    /// The bytes a writer publishes for `record` (§3).
+    fn encode(&self, record: &Record) -> [u8; RECORD_LEN] {
+        record::encode(record)
+    }
 
-/// Who is acquiring, and by which rules.
+    /// How a reader decodes a lock file's first bytes (§4.2).
+    fn decode(&self, bytes: &[u8]) -> Result<Record, DecodeError> {
+        record::decode(bytes)
+    }
+
+    /// The PID a reader probes before judging, if any (§6.3).
+    fn pid_to_probe(&self, contents: &Contents, local_host: &Hostname) -> Option<u32> {
+        policy::pid_to_probe(contents, local_host)
+    }
+
+    /// Whether a lock is stale, and why (§6).
+    fn judge(&self, facts: &Facts<'_>, thresholds: &Thresholds) -> Verdict {
+        policy::judge(facts, thresholds)
+    }
+
+    /// Whether a stale lock is unlinked only under its guard, after checking
+    /// that it is still the file judged (§8).
+    fn breaks_under_guard(&self) -> bool {
+        true
+    }
+
+    /// Whether a release reads the lock back before unlinking it (§9.1).
+    fn checks_owner_on_release(&self) -> bool {
+        true
+    }
+
+    /// Whether the lock found at release, `contents` in the file `found`, is
+    /// still the one `held` published (§9.1): same writer id, same file.
+    fn still_ours(&self, held: &Held, contents: &Contents, found: FileId) -> bool {
+        matches!(contents, Contents::Valid(r) if r.writer_id == held.record.writer_id)
+            && found == held.id
+    }
+}
+
+/// The protocol's rules (PROTOCOL.md), with nothing changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Protocol;
+
+impl Rules for Protocol {}
+
+/// Who is acquiring.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Params {
+    /// This process's id, as stored in the record.
     pub pid: u32,
-    /// This host's name as written into the record, cut by the writer's rule.
+    /// This host's name as written into the record, cut by the writer's rule (§5).
     pub host: Hostname,
     /// This host's name as compared with a stored one (§5.2): the same as
-    /// `host` unless a flaw says otherwise.
+    /// `host` for the protocol.
     pub judge_host: Hostname,
+    /// A fresh id for this acquisition (§3.2).
     pub writer_id: WriterId,
+    /// The staleness thresholds (§6.1).
     pub thresholds: Thresholds,
-    pub flaws: Flaws,
 }
 
 /// The lock this process now holds.
@@ -208,29 +280,32 @@ pub struct Held {
 }
 
 /// Why an acquire did not get the lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
-#[serde(tag = "why", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "why", rename_all = "kebab-case"))]
+#[non_exhaustive]
 pub enum Busy {
     /// The lock is held: here is what it holds and why it is not stale.
     Held {
-        #[serde(serialize_with = "ser_contents")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "ser_contents"))]
         contents: Contents,
         verdict: Verdict,
     },
     /// The lock is stale but someone else holds its guard (§8.1): another
     /// breaker at work, or a holder whose process still lives.
     Guarded {
-        #[serde(serialize_with = "ser_contents")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "ser_contents"))]
         contents: Contents,
     },
     /// The lock changed under us in every one of [`MAX_ROUNDS`] rounds.
     Contended,
 }
 
+#[cfg(feature = "serde")]
 fn ser_contents<S: serde::Serializer>(c: &Contents, s: S) -> Result<S::Ok, S::Error> {
     match c {
-        Contents::Valid(r) => r.serialize(s),
-        Contents::Malformed(e) => e.serialize(s),
+        Contents::Valid(r) => serde::Serialize::serialize(r, s),
+        Contents::Malformed(e) => serde::Serialize::serialize(e, s),
     }
 }
 
@@ -256,6 +331,8 @@ enum AcqState {
     Start,
     Clock,
     Publishing,
+    /// Links are refused: creating the lock path empty (§7.1 fallback).
+    Creating,
     Writing {
         file: Handle,
         id: FileId,
@@ -293,7 +370,8 @@ enum AfterClose {
 
 /// One attempt to take the lock, without waiting (§7).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Acquire {
+pub struct Acquire<R = Protocol> {
+    rules: R,
     params: Params,
     record: Record,
     bytes: [u8; RECORD_LEN],
@@ -302,8 +380,16 @@ pub struct Acquire {
     broke: Option<Contents>,
 }
 
-impl Acquire {
+impl Acquire<Protocol> {
+    /// An acquire by the protocol's rules.
     pub fn new(params: Params) -> Self {
+        Acquire::with_rules(params, Protocol)
+    }
+}
+
+impl<R: Rules> Acquire<R> {
+    /// An acquire that decides by `rules`.
+    pub fn with_rules(params: Params, rules: R) -> Self {
         let record = Record {
             pid: params.pid,
             hostname: params.host.clone(),
@@ -312,6 +398,7 @@ impl Acquire {
             version: record::VERSION,
         };
         Acquire {
+            rules,
             params,
             record,
             bytes: [0; RECORD_LEN],
@@ -344,21 +431,22 @@ impl Acquire {
         let action = match (state, reply) {
             (AcqState::Clock, Reply::Now(now)) => {
                 self.record.timestamp_ns = u64::try_from(now.max(0)).unwrap_or(u64::MAX);
-                self.bytes = self.params.flaws.encode(&self.record);
+                self.bytes = self.rules.encode(&self.record);
                 self.publish()
             }
-            (AcqState::Publishing, Reply::Published { file, id }) => {
-                if self.params.flaws.create_then_write {
-                    self.state = AcqState::Writing { file, id };
-                    Action::Do(Request::Write {
-                        file,
-                        bytes: self.bytes,
-                    })
-                } else {
-                    self.held(file, id)
-                }
+            (AcqState::Publishing, Reply::Published { file, id }) => self.held(file, id),
+            (AcqState::Publishing, Reply::LinksRefused) => {
+                self.state = AcqState::Creating;
+                Action::Do(Request::Create)
             }
-            (AcqState::Publishing, Reply::Exists) => self.read(),
+            (AcqState::Creating, Reply::Published { file, id }) => {
+                self.state = AcqState::Writing { file, id };
+                Action::Do(Request::Write {
+                    file,
+                    bytes: self.bytes,
+                })
+            }
+            (AcqState::Publishing | AcqState::Creating, Reply::Exists) => self.read(),
             (AcqState::Writing { file, id }, Reply::Written) => self.held(file, id),
             (AcqState::Reading, Reply::Read(read)) => match read {
                 ReadReply::NotFound => self.retry(),
@@ -368,7 +456,7 @@ impl Acquire {
                     meta,
                     head,
                 } => {
-                    let contents = match self.params.flaws.decode(&head) {
+                    let contents = match self.rules.decode(&head) {
                         Ok(r) => Contents::Valid(r),
                         // A short read of a long file is reported with its real length.
                         Err(record::DecodeError::Length { .. }) => {
@@ -390,8 +478,7 @@ impl Acquire {
             (AcqState::Timing { mut seen }, Reply::Now(now)) => {
                 seen.now_ns = now;
                 match self
-                    .params
-                    .flaws
+                    .rules
                     .pid_to_probe(&seen.contents, &self.params.judge_host)
                 {
                     Some(pid) => {
@@ -445,11 +532,7 @@ impl Acquire {
 
     fn publish(&mut self) -> Action<Acquired> {
         self.state = AcqState::Publishing;
-        if self.params.flaws.create_then_write {
-            Action::Do(Request::CreateEmpty)
-        } else {
-            Action::Do(Request::Publish { bytes: self.bytes })
-        }
+        Action::Do(Request::Publish { bytes: self.bytes })
     }
 
     fn held(&mut self, file: Handle, id: FileId) -> Action<Acquired> {
@@ -481,7 +564,7 @@ impl Acquire {
     }
 
     fn decide(&mut self, seen: Seen, liveness: Option<Liveness>) -> Action<Acquired> {
-        let verdict = self.params.flaws.judge(
+        let verdict = self.rules.judge(
             &Facts {
                 contents: &seen.contents,
                 mtime_ns: seen.meta.mtime_ns,
@@ -501,7 +584,7 @@ impl Acquire {
                 }),
             );
         }
-        if self.params.flaws.unguarded_break {
+        if !self.rules.breaks_under_guard() {
             self.state = AcqState::Unlinking { seen };
             return Action::Do(Request::Unlink);
         }
@@ -517,6 +600,7 @@ fn state_name(s: &AcqState) -> &'static str {
         AcqState::Clock | AcqState::Timing { .. } => "now",
         AcqState::Probing { .. } => "probe-pid",
         AcqState::Publishing => "publish",
+        AcqState::Creating => "create",
         AcqState::Writing { .. } => "write",
         AcqState::Reading => "read",
         AcqState::Guarding { .. } => "guard",
@@ -533,7 +617,7 @@ fn op_of_state(s: &AcqState) -> Op {
             Op::Clock
         }
         AcqState::Probing { .. } => Op::ProbePid,
-        AcqState::Publishing => Op::Publish,
+        AcqState::Publishing | AcqState::Creating => Op::Publish,
         AcqState::Writing { .. } => Op::Write,
         AcqState::Reading => Op::Read,
         AcqState::Guarding { .. } => Op::Guard,
@@ -548,6 +632,7 @@ fn reply_name(r: &Reply) -> &'static str {
         Reply::Now(_) => "now",
         Reply::Published { .. } => "published",
         Reply::Exists => "exists",
+        Reply::LinksRefused => "links-refused",
         Reply::Written => "written",
         Reply::Read(_) => "read",
         Reply::Liveness(_) => "liveness",
@@ -563,6 +648,7 @@ fn reply_name(r: &Reply) -> &'static str {
 
 /// What a release found.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Released {
     /// The lock was ours and is gone.
     Released,
@@ -571,14 +657,16 @@ pub enum Released {
 }
 
 /// What stood at the lock path instead of our lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
-#[serde(tag = "found", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "found", rename_all = "kebab-case"))]
+#[non_exhaustive]
 pub enum Lost {
     /// Nothing.
     Vanished,
     /// Another file: another writer's record, or something malformed.
     Replaced {
-        #[serde(serialize_with = "ser_contents")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "ser_contents"))]
         contents: Contents,
     },
     /// Something that is not a regular file.
@@ -595,23 +683,32 @@ enum RelState {
 
 /// Give the lock back, checking first that it is still ours (§9).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Release {
+pub struct Release<R = Protocol> {
     held: Held,
-    flaws: Flaws,
+    rules: R,
     state: RelState,
 }
 
-impl Release {
-    pub fn new(held: Held, flaws: Flaws) -> Self {
+impl Release<Protocol> {
+    /// A release by the protocol's rules.
+    pub fn new(held: Held) -> Self {
+        Release::with_rules(held, Protocol)
+    }
+}
+
+impl<R: Rules> Release<R> {
+    /// A release that decides by `rules`.
+    pub fn with_rules(held: Held, rules: R) -> Self {
         Release {
             held,
-            flaws,
+            rules,
             state: RelState::Finished,
         }
     }
 
+    /// The first request.
     pub fn start(&mut self) -> Action<Released> {
-        if self.flaws.release_unchecked {
+        if !self.rules.checks_owner_on_release() {
             self.state = RelState::Unlinking;
             return Action::Do(Request::Unlink);
         }
@@ -619,6 +716,7 @@ impl Release {
         Action::Do(Request::Read { keep_open: false })
     }
 
+    /// Feed the reply to the last request; get the next move.
     pub fn resume(&mut self, reply: Reply) -> Result<Action<Released>, LockError> {
         let state = std::mem::replace(&mut self.state, RelState::Finished);
         if let Reply::Failed(errno) = reply {
@@ -645,14 +743,11 @@ impl Release {
                     self.close(Released::Lost(Lost::NotRegular { kind }))
                 }
                 ReadReply::Found { meta, head, .. } => {
-                    let contents = match self.flaws.decode(&head) {
+                    let contents = match self.rules.decode(&head) {
                         Ok(r) => Contents::Valid(r),
                         Err(e) => Contents::Malformed(e),
                     };
-                    let ours_by_id = matches!(&contents,
-                        Contents::Valid(r) if r.writer_id == self.held.record.writer_id);
-                    let ours_by_file = self.flaws.release_by_id_only || meta.id == self.held.id;
-                    if ours_by_id && ours_by_file {
+                    if self.rules.still_ours(&self.held, &contents, meta.id) {
                         self.state = RelState::Unlinking;
                         Action::Do(Request::Unlink)
                     } else {
@@ -685,18 +780,32 @@ pub trait FileSystem {
     fn perform(&mut self, request: &Request) -> Reply;
 }
 
+/// Which machine a request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+pub enum Phase {
+    /// [`Acquire`].
+    Acquire,
+    /// [`Release`].
+    Release,
+}
+
 /// A machine that [`run`] can drive to completion.
 pub trait Machine {
+    /// What it finishes with.
     type Output;
     /// Which protocol phase this machine runs (for fault injection).
-    const PHASE: crate::failpoint::Phase;
+    #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+    const PHASE: Phase;
+    /// The first move.
     fn start(&mut self) -> Action<Self::Output>;
+    /// Feed the reply to the last request; get the next move.
     fn resume(&mut self, reply: Reply) -> Result<Action<Self::Output>, LockError>;
 }
 
-impl Machine for Acquire {
+impl<R: Rules> Machine for Acquire<R> {
     type Output = Acquired;
-    const PHASE: crate::failpoint::Phase = crate::failpoint::Phase::Acquire;
+    const PHASE: Phase = Phase::Acquire;
     fn start(&mut self) -> Action<Acquired> {
         Acquire::start(self)
     }
@@ -705,9 +814,9 @@ impl Machine for Acquire {
     }
 }
 
-impl Machine for Release {
+impl<R: Rules> Machine for Release<R> {
     type Output = Released;
-    const PHASE: crate::failpoint::Phase = crate::failpoint::Phase::Release;
+    const PHASE: Phase = Phase::Release;
     fn start(&mut self) -> Action<Released> {
         Release::start(self)
     }
@@ -730,8 +839,10 @@ pub fn run<M: Machine, F: FileSystem + ?Sized>(
             Action::Done(output) => return Ok(output),
             Action::Do(request) => request,
         };
+        #[cfg(feature = "failpoints")]
         crate::failpoint::before(M::PHASE, &request);
         let reply = fs.perform(&request);
+        #[cfg(feature = "failpoints")]
         crate::failpoint::after(M::PHASE, &request, &reply);
         match (&request, &reply) {
             (_, Reply::Published { file, .. }) => open.push(*file),

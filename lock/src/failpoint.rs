@@ -3,11 +3,12 @@
 //! as a power cut or `kill -9` would, at exactly that step of the protocol.
 //!
 //! Points are checked in `machine::run` around each request, so every driver
-//! (real or simulated) has them. Unarmed, a check is one atomic load.
+//! (real or simulated) has them. They exist only with the `failpoints`
+//! feature; unarmed, a check is one atomic load.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::machine::{Reply, Request};
+use crate::machine::{Phase, Reply, Request};
 
 /// Where a process can be made to die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,6 +29,7 @@ pub enum Point {
 }
 
 impl Point {
+    /// Every point, in protocol order.
     pub const ALL: [Point; 6] = [
         Point::AfterPublish,
         Point::AfterRead,
@@ -37,6 +39,7 @@ impl Point {
         Point::AfterReleaseUnlink,
     ];
 
+    /// The point's name on command lines.
     pub fn name(self) -> &'static str {
         match self {
             Point::AfterPublish => "after-publish",
@@ -48,6 +51,7 @@ impl Point {
         }
     }
 
+    /// The point named `name`.
     pub fn from_name(name: &str) -> Option<Point> {
         Point::ALL.into_iter().find(|p| p.name() == name)
     }
@@ -58,13 +62,6 @@ static ARMED: AtomicU8 = AtomicU8::new(0);
 /// Arm `point` in this process (one point at a time), or disarm with `None`.
 pub fn arm(point: Option<Point>) {
     ARMED.store(point.map_or(0, |p| p as u8), Ordering::SeqCst);
-}
-
-/// Which machine a request belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Acquire,
-    Release,
 }
 
 fn die_if(point: Point) {

@@ -7,7 +7,6 @@
 
 use std::fmt;
 
-use serde::Serialize;
 
 /// Length of a record on disk.
 pub const RECORD_LEN: usize = 104;
@@ -42,6 +41,7 @@ pub struct Hostname(Vec<u8>);
 
 /// Why bytes cannot be a [`Hostname`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Hash)]
+#[non_exhaustive]
 pub enum HostnameError {
     #[error("hostname of {0} bytes does not fit the 64-byte field")]
     TooLong(usize),
@@ -109,7 +109,8 @@ impl fmt::Display for Hostname {
     }
 }
 
-impl Serialize for Hostname {
+#[cfg(feature = "serde")]
+impl serde::Serialize for Hostname {
     /// `{"text": printable form, "hex": exact bytes}`.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
@@ -120,15 +121,18 @@ impl Serialize for Hostname {
     }
 }
 
+#[cfg(feature = "serde")]
 /// A u64/i128/u128 as a decimal string: JSON numbers lose precision past 2^53.
 pub fn decimal<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&v.to_string())
 }
 
+#[cfg(feature = "serde")]
 fn hex_u32<S: serde::Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{v:#010x}"))
 }
 
+#[cfg(feature = "serde")]
 fn hex_bytes<S: serde::Serializer>(v: &[u8; 4], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex(v))
 }
@@ -158,40 +162,44 @@ impl fmt::Display for WriterId {
     }
 }
 
-impl Serialize for WriterId {
+#[cfg(feature = "serde")]
+impl serde::Serialize for WriterId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex(&self.0))
     }
 }
 
 /// One decoded lock record. The checksum is not a field: `encode` computes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Record {
     pub pid: u32,
     pub hostname: Hostname,
-    #[serde(serialize_with = "decimal")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
     pub timestamp_ns: u64,
     pub writer_id: WriterId,
     pub version: u32,
 }
 
 /// What makes bytes not a valid record, checked in this order (§4.2).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Hash)]
-#[serde(tag = "code", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "code", rename_all = "kebab-case"))]
+#[non_exhaustive]
 pub enum DecodeError {
     #[error("length is {found} bytes, a record is exactly 104")]
     Length { found: u64 },
     #[error("magic is {} ({}), expected 46 4c 56 52", hex_spaced(found), if *big_endian { "the big-endian spelling \"RVLF\"" } else { "not a lock record" })]
     Magic {
-        #[serde(serialize_with = "hex_bytes")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "hex_bytes"))]
         found: [u8; 4],
         big_endian: bool,
     },
     #[error("checksum stored {stored:#010x}, computed CRC-32 {computed:#010x}{}", if *matches_crc32c { " (the stored value is the CRC32C of the record: written with the wrong checksum)" } else { "" })]
     Checksum {
-        #[serde(serialize_with = "hex_u32")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "hex_u32"))]
         stored: u32,
-        #[serde(serialize_with = "hex_u32")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "hex_u32"))]
         computed: u32,
         matches_crc32c: bool,
     },
