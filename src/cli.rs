@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use rvlf_lock::{describe, AcquireError, Options, WriterLock};
+use rvlf_lock::{inspect, lock_path_for, AcquireError, Options, WriterLock};
 use rvlf_lock::machine::Released;
-use crate::{golden, inspect, lock_path_for};
+use crate::golden;
 
 /// Print a line on stdout. A closed stdout (a pipe whose reader has gone) is
 /// not an error worth dying for: a dying `rvlf acquire` would leave its lock.
@@ -194,7 +194,7 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn inspect_cmd(file: &std::path::Path, json: bool) -> ExitCode {
-    match inspect::inspect(file) {
+    match inspect(file) {
         Ok(found) => {
             if json {
                 match serde_json::to_string_pretty(&found) {
@@ -242,14 +242,14 @@ fn acquire_cmd(path: PathBuf, lock_file: bool, timeout: f64, hold: f64) -> ExitC
     let lock = match acquired {
         Ok(lock) => lock,
         Err(AcquireError::Busy { busy, .. }) => {
-            say!("busy: {}", describe(&busy));
+            say!("busy: {busy}");
             return ExitCode::from(1);
         }
         Err(AcquireError::TimedOut { waited, last, .. }) => {
             say!(
                 "timed out after {:.3} s: {}",
                 waited.as_secs_f64(),
-                describe(&last)
+                last
             );
             return ExitCode::from(1);
         }

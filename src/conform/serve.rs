@@ -147,7 +147,7 @@ fn lock_error(e: &LockError) -> Outcome {
             ..
         } => error("permission", e.to_string()),
         LockError::Io { .. } => error("io", e.to_string()),
-        LockError::Protocol { .. } => error("other", e.to_string()),
+        _ => error("other", e.to_string()),
     }
 }
 

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use stateright::{Expectation, Model};
 
 use super::timeline::show_duration;
-use super::{explore, tick_ns, timeline, Bounds, Outcome, Search, Variant};
+use super::{explore, tick_ns, timeline, Bounds, Outcome, Search};
+use crate::variant::{self, Variant};
 
 /// The arguments of `rvlf model-check`.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,8 +35,9 @@ pub struct ModelCheckArgs {
     #[arg(long)]
     pub stale_lock: bool,
     /// The algorithm to check.
-    #[arg(long, value_enum, default_value_t = Variant::Reference)]
-    pub variant: Variant,
+    /// Any name of `rvlf adapter --list-mutants`, or `reference`.
+    #[arg(long, value_parser = variant::parse, default_value = "reference")]
+    pub variant: &'static Variant,
     /// Checker threads (default: the number of CPUs).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -112,7 +114,7 @@ pub fn report(outcome: &Outcome) -> String {
         out,
         "model check of the {} algorithm: {} processes on one host, {} round(s), \
          {} attempt(s) per round, up to {} crash(es), up to {} tick(s) of {}{}",
-        outcome.model.variant.name(),
+        outcome.model.variant.name,
         b.procs,
         b.rounds,
         b.attempts,

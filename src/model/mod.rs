@@ -25,12 +25,13 @@ use std::time::{Duration, Instant};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
 
 use rvlf_lock::machine::{
-    self, Acquire, Acquired, Action, FileId, Flaws, Held, LockError, Meta, Params, ReadReply,
-    Release, Released, Reply, Request,
+    self, Acquire, Acquired, Action, FileId, Held, LockError, Meta, Params, ReadReply, Release,
+    Released, Reply, Request,
 };
 use rvlf_lock::policy::{self, Contents, Facts, Liveness, Thresholds};
 use rvlf_lock::record::{self, Hostname, Record, WriterId};
 use crate::sim::Sim;
+use crate::variant::{Variant, VariantRules};
 
 mod cli;
 mod timeline;
@@ -51,56 +52,6 @@ pub const FIRST_PID: u32 = 101;
 pub const PLANTED_PID: u32 = 900;
 /// How old the planted stale lock is when a run starts.
 pub const PLANTED_AGE_NS: i128 = 60 * S;
-
-/// Which algorithm the model processes run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum Variant {
-    /// The protocol: `Flaws::default()`.
-    Reference,
-    /// The original implementation's algorithm: `Flaws::SEED`.
-    Seed,
-    /// Defect 1 alone: publish by create-then-write, delete malformed files at once.
-    #[value(name = "create-then-write+garbage")]
-    CreateThenWriteGarbage,
-    /// Defect 2 alone: break without the guard and the re-check.
-    UnguardedBreak,
-    /// Release by writer id alone.
-    ReleaseByIdOnly,
-}
-
-impl Variant {
-    /// The machine flaws this variant runs with.
-    pub fn flaws(self) -> Flaws {
-        match self {
-            Variant::Reference => Flaws::default(),
-            Variant::Seed => Flaws::SEED,
-            Variant::CreateThenWriteGarbage => Flaws {
-                create_then_write: true,
-                malformed_is_garbage: true,
-                ..Flaws::default()
-            },
-            Variant::UnguardedBreak => Flaws {
-                unguarded_break: true,
-                ..Flaws::default()
-            },
-            Variant::ReleaseByIdOnly => Flaws {
-                release_by_id_only: true,
-                ..Flaws::default()
-            },
-        }
-    }
-
-    /// The name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::Reference => "reference",
-            Variant::Seed => "seed",
-            Variant::CreateThenWriteGarbage => "create-then-write+garbage",
-            Variant::UnguardedBreak => "unguarded-break",
-            Variant::ReleaseByIdOnly => "release-by-id-only",
-        }
-    }
-}
 
 /// The bounds of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +106,7 @@ pub enum Phase {
     /// Between rounds or attempts: its next step starts an acquire.
     Idle,
     Acquiring {
-        machine: Box<Acquire>,
+        machine: Box<Acquire<VariantRules>>,
         next: Request,
         /// What the last read of the lock path in this attempt found (the
         /// file a later unlink must be).
@@ -164,7 +115,7 @@ pub enum Phase {
     /// Got the lock and has not started to release it.
     Holding(Held),
     Releasing {
-        machine: Box<Release>,
+        machine: Box<Release<VariantRules>>,
         next: Request,
         /// The file this process published.
         own: FileId,
@@ -242,12 +193,12 @@ pub struct Trace {
     pub outcome: Option<String>,
 }
 
-/// The model: bounds, flaws and thresholds.
+/// The model: bounds, and the variant its processes run.
 #[derive(Debug, Clone)]
 pub struct LockModel {
     pub bounds: Bounds,
-    pub variant: Variant,
-    pub flaws: Flaws,
+    pub variant: &'static Variant,
+    pub rules: VariantRules,
     pub thresholds: Thresholds,
     /// Check only this property (used to find its shortest counterexample).
     pub focus: Option<&'static str>,
@@ -266,12 +217,12 @@ pub const TAKEOVER_REACHED: &str = "a live process takes over a dead holder's st
 pub const ALL_ROUNDS_DONE: &str = "every process completes its rounds";
 
 impl LockModel {
-    pub fn new(bounds: Bounds, variant: Variant) -> Self {
+    pub fn new(bounds: Bounds, variant: &'static Variant) -> Self {
         LockModel {
             bounds,
             variant,
-            flaws: variant.flaws(),
-            thresholds: Thresholds::V1,
+            rules: variant.rules(),
+            thresholds: variant.thresholds,
             focus: None,
         }
     }
@@ -297,7 +248,6 @@ impl LockModel {
             judge_host: Self::host(),
             writer_id,
             thresholds: self.thresholds,
-            flaws: self.flaws,
         }
     }
 
@@ -397,7 +347,7 @@ impl LockModel {
             Phase::Idle => {
                 let proc = &next.procs[i];
                 let id = Self::writer_id(i, proc.round, proc.attempt);
-                let mut machine = Box::new(Acquire::new(self.params(pid, id)));
+                let mut machine = Box::new(Acquire::with_rules(self.params(pid, id), self.rules));
                 let Action::Do(request) = machine.start() else {
                     unreachable!("an acquire always starts with a request")
                 };
@@ -410,7 +360,7 @@ impl LockModel {
             } => Some(self.acquire_step(next, i, machine, request, judged)),
             Phase::Holding(held) => {
                 let own = held.id;
-                let mut machine = Box::new(Release::new(held, self.flaws));
+                let mut machine = Box::new(Release::with_rules(held, self.rules));
                 let request = match machine.start() {
                     Action::Do(request) => request,
                     Action::Done(out) => {
@@ -435,7 +385,7 @@ impl LockModel {
         &self,
         next: &mut State,
         i: usize,
-        mut machine: Box<Acquire>,
+        mut machine: Box<Acquire<VariantRules>>,
         request: Request,
         mut judged: Option<Meta>,
     ) -> Trace {
@@ -491,7 +441,7 @@ impl LockModel {
         &self,
         next: &mut State,
         i: usize,
-        mut machine: Box<Release>,
+        mut machine: Box<Release<VariantRules>>,
         request: Request,
         own: FileId,
     ) -> Trace {
@@ -610,6 +560,7 @@ impl Model for LockModel {
 
     fn init_states(&self) -> Vec<State> {
         let mut sim = Sim::new(T0);
+        sim.links = self.variant.links();
         let procs = (0..self.bounds.procs)
             .map(|i| {
                 let pid = FIRST_PID + i as u32;
@@ -732,13 +683,18 @@ impl Outcome {
 }
 
 /// Explore every state within `bounds` breadth-first on `threads` threads.
-pub fn check(bounds: Bounds, variant: Variant, threads: usize) -> Outcome {
+pub fn check(bounds: Bounds, variant: &'static Variant, threads: usize) -> Outcome {
     explore(bounds, variant, Search::Bfs, threads, None)
 }
 
 /// Explore breadth-first until each property in `wanted` has a discovery (or
 /// every state within `bounds` has been seen, if one never does).
-pub fn find(bounds: Bounds, variant: Variant, threads: usize, wanted: &[&'static str]) -> Outcome {
+pub fn find(
+    bounds: Bounds,
+    variant: &'static Variant,
+    threads: usize,
+    wanted: &[&'static str],
+) -> Outcome {
     let wanted = wanted.iter().copied().collect();
     explore(bounds, variant, Search::Bfs, threads, Some(wanted))
 }
@@ -758,7 +714,7 @@ pub enum Search {
 /// its first counterexample: a shortest one.
 pub fn explore(
     bounds: Bounds,
-    variant: Variant,
+    variant: &'static Variant,
     search: Search,
     threads: usize,
     until: Option<BTreeSet<&'static str>>,

@@ -98,7 +98,7 @@ pub(super) fn show_request(request: &Request) -> String {
     match request {
         Request::Now => "clock".into(),
         Request::Publish { bytes } => format!("publish [{}]", show_bytes(bytes)),
-        Request::CreateEmpty => "create the lock path empty (O_EXCL)".into(),
+        Request::Create => "create the lock path empty (O_EXCL)".into(),
         Request::Write { file, bytes } => {
             format!("write into h{} [{}]", file.0, show_bytes(bytes))
         }
@@ -131,6 +131,7 @@ pub(super) fn show_reply(reply: &Reply) -> String {
         Reply::Now(t) => show_time(*t),
         Reply::Published { file, id } => format!("created ino {} as h{}", id.ino, file.0),
         Reply::Exists => "EEXIST".into(),
+        Reply::LinksRefused => "links refused".into(),
         Reply::Written => "written".into(),
         Reply::Read(ReadReply::Found { file, meta, head }) => format!(
             "found {}{} [{}]",

@@ -26,7 +26,8 @@ use super::shared::{Shared, Slot, GO_STOP};
 use super::sys;
 use crate::conform::client::{Adapter, Spec};
 use crate::conform::wire::{unhex, Command, Outcome};
-use rvlf_lock::{AcquireError, Options, WriterLock};
+use crate::variant::{Lock, Variant};
+use rvlf_lock::AcquireError;
 use rvlf_lock::machine::{Busy, Released};
 use rvlf_lock::record::{self, RECORD_LEN};
 
@@ -68,8 +69,8 @@ const ERRORS_RECORDED: u64 = 3;
 /// How a writer takes the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    /// The library, in this process, with these options.
-    Reference(Options),
+    /// The library, in this process, as this variant of it.
+    Reference(&'static Variant),
     /// An adapter process started with this shell command.
     Adapter(String),
 }
@@ -115,7 +116,7 @@ enum Attempt {
 }
 
 enum Holding {
-    Reference(WriterLock),
+    Reference(Lock),
     Adapter {
         writer_id: [u8; 16],
         record: Option<[u8; RECORD_LEN]>,
@@ -149,7 +150,7 @@ enum ReleaseOutcome {
 enum Client {
     Reference {
         lock_path: PathBuf,
-        options: Options,
+        variant: &'static Variant,
     },
     Adapter {
         adapter: Adapter,
@@ -163,12 +164,12 @@ const ADAPTER_TIMEOUT: Duration = Duration::from_secs(10);
 impl Client {
     fn start(job: &Job, slot: &Slot) -> Result<Client, String> {
         match &job.backend {
-            Backend::Reference(options) => {
+            Backend::Reference(variant) => {
                 let pid = std::process::id();
                 slot.record_pid.store(pid, Ordering::Relaxed);
                 Ok(Client::Reference {
                     lock_path: job.lock_path.clone(),
-                    options: *options,
+                    variant,
                 })
             }
             Backend::Adapter(command) => {
@@ -188,8 +189,8 @@ impl Client {
 
     fn try_acquire(&mut self) -> Attempt {
         match self {
-            Client::Reference { lock_path, options } => {
-                match WriterLock::try_acquire_file(lock_path.clone(), *options) {
+            Client::Reference { lock_path, variant } => {
+                match variant.try_acquire_file(lock_path) {
                     Ok(lock) => Attempt::Acquired(Holding::Reference(lock)),
                     Err(AcquireError::Busy { busy, .. }) => Attempt::Busy(busy),
                     Err(e) => Attempt::Error(e.to_string()),
