@@ -2,7 +2,8 @@
 //! harness injects faults, and a checker proves mutual exclusion from the
 //! recorded history (`rvlf stress`).
 //!
-//! - [`engine`]: scenarios, the harness's event loop, fault injection,
+//! - [`scenario`]: the scenarios, the algorithm variants and a run's
+//!   [`Config`]; [`engine`]: the harness's event loop, fault injection,
 //!   restarts, and the run's [`engine::Outcome`].
 //! - [`writer`]: what a writer process does, with the library in-process or
 //!   through an adapter; [`spawn`]: forking it, on a simulated host if asked.
@@ -24,6 +25,7 @@ pub mod faults;
 pub mod history;
 pub mod ledger;
 pub mod report;
+pub mod scenario;
 pub mod shared;
 pub mod spawn;
 pub mod sys;
