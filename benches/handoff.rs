@@ -188,7 +188,7 @@ fn protocol_writer(lock: &Path, end: u64, wait: Wait, work: Work, holds: &mut Ve
             return;
         }
         let timeout = Duration::from_nanos(end - now);
-        let held = match WriterLock::acquire_file_waiting(lock, timeout, Options::default(), wait) {
+        let held = match WriterLock::acquire_file_timeout(lock, timeout, Options::default().wait(wait)) {
             Ok(held) => held,
             Err(AcquireError::TimedOut { .. }) => return,
             Err(e) => panic!("acquire: {e}"),

@@ -3,8 +3,8 @@
 //!
 //! Variants, each one cycle:
 //! - `reference`: `WriterLock::try_acquire_file` + `release` (the protocol);
-//! - `seed`: the same through the public API with `Flaws::SEED`, the original
-//!   implementation's algorithm;
+//! - `seed`: the same machine with the original implementation's rules
+//!   (`rvlf::variant` "original"), through the harness's flawed lock;
 //! - `floor-fsync`: open(O_CREAT|O_EXCL), write 104 B, fsync, close, unlink —
 //!   the cheapest lock file of the same durability;
 //! - `floor-no-fsync`: the same without fsync;
@@ -37,7 +37,7 @@ use criterion::Criterion;
 use nix::fcntl::{open, AtFlags, OFlag};
 use nix::sys::stat::{fstat, lstat, Mode};
 use nix::unistd::{fsync, linkat, unlink, write};
-use rvlf::flaws::Flaws;
+use rvlf::variant;
 use rvlf_lock::{decode, encode, Options, Record, WriterId, WriterLock};
 
 use common::{median, quantile, us, Place};
@@ -123,13 +123,13 @@ impl Variant {
     fn cycle(&mut self, bytes: &[u8; 104]) {
         match self.kind {
             Kind::Reference => protocol_cycle(&self.path, Options::default()),
-            Kind::Seed => protocol_cycle(
-                &self.path,
-                Options {
-                    flaws: Flaws::SEED,
-                    ..Options::default()
-                },
-            ),
+            Kind::Seed => {
+                let original = variant::find("original").expect("in the catalogue");
+                let held = original
+                    .try_acquire_file(&self.path)
+                    .expect("an uncontended lock is free");
+                held.release().expect("release of our own lock");
+            }
             Kind::FloorFsync => floor_cycle(&self.path, bytes, true),
             Kind::FloorNoFsync => floor_cycle(&self.path, bytes, false),
             Kind::AtomicFloor => {

@@ -20,6 +20,7 @@ use rvlf::stress::check::{self, render_first_violation};
 use rvlf::stress::faults::{self, Fault};
 use rvlf::stress::history;
 use rvlf::stress::{report, Config, Outcome, Scenario, Variant};
+use rvlf::variant::{self, REFERENCE};
 
 fn main() {
     let mut args = Arguments::from_args();
@@ -46,12 +47,17 @@ fn main() {
 /// A small budget of `scenario`, on tmpfs where there is one: a disk's
 /// fsync can stall for seconds when the machine is busy, which says nothing
 /// about the lock.
-fn config(scenario: Scenario, variant: Variant, seed: u64) -> Config {
+fn config(scenario: Scenario, variant: &'static Variant, seed: u64) -> Config {
     let mut c = Config::new(scenario, variant, seed);
     c.dir = tmpfs().unwrap_or_else(std::env::temp_dir);
     c.stall = Duration::from_secs(20);
     c.timeout = Duration::from_secs(60);
     c
+}
+
+/// The original implementation's behaviour, from the catalogue.
+fn original() -> &'static Variant {
+    variant::find("original").expect("the catalogue has the original")
 }
 
 fn tmpfs() -> Option<PathBuf> {
@@ -155,22 +161,22 @@ fn expect_caught(outcome: &Outcome) -> Result<(), Failed> {
 fn trials(seed: u64) -> Vec<Trial> {
     let t = vec![
         Trial::test("contention::reference_excludes", move || {
-            let c = config(Scenario::Contention, Variant::Reference, seed);
+            let c = config(Scenario::Contention, &REFERENCE, seed);
             expect_clean(&c, &run(&c)?)
         }),
         Trial::test("contention::reference_excludes_on_disk", move || {
-            let mut c = config(Scenario::Contention, Variant::Reference, seed);
+            let mut c = config(Scenario::Contention, &REFERENCE, seed);
             c.dir = std::env::temp_dir();
             c.stall = Duration::from_secs(50);
             expect_clean(&c, &run(&c)?)
         }),
         Trial::test("contention::seed_is_caught", move || {
-            let mut c = config(Scenario::Contention, Variant::Seed, seed);
+            let mut c = config(Scenario::Contention, original(), seed);
             c.count = Some(300);
             expect_caught(&run_until_caught(&c)?)
         }),
         Trial::test("storm::reference_breaks_each_stale_lock_once", move || {
-            let mut c = config(Scenario::Storm, Variant::Reference, seed);
+            let mut c = config(Scenario::Storm, &REFERENCE, seed);
             c.writers = 6;
             let outcome = run(&c)?;
             expect_clean(&c, &outcome)?;
@@ -186,7 +192,7 @@ fn trials(seed: u64) -> Vec<Trial> {
             Ok(())
         }),
         Trial::test("storm::reference_breakers_killed_mid_break", move || {
-            let mut c = config(Scenario::Storm, Variant::Reference, seed);
+            let mut c = config(Scenario::Storm, &REFERENCE, seed);
             c.writers = 6;
             c.faults = vec![
                 Fault::Point(Point::AfterRead),
@@ -199,7 +205,7 @@ fn trials(seed: u64) -> Vec<Trial> {
             breakers_died(&outcome.findings)
         }),
         Trial::test("storm::seed_is_caught", move || {
-            let mut c = config(Scenario::Storm, Variant::Seed, seed);
+            let mut c = config(Scenario::Storm, original(), seed);
             c.writers = 6;
             c.count = Some(300);
             expect_caught(&run_until_caught(&c)?)
@@ -207,7 +213,7 @@ fn trials(seed: u64) -> Vec<Trial> {
         Trial::test(
             "kill::reference_survivors_recover_and_never_overlap",
             move || {
-                let mut c = config(Scenario::Kill, Variant::Reference, seed);
+                let mut c = config(Scenario::Kill, &REFERENCE, seed);
                 c.count = Some(150);
                 c.fault_every = 5;
                 let outcome = run(&c)?;
@@ -216,12 +222,12 @@ fn trials(seed: u64) -> Vec<Trial> {
             },
         ),
         Trial::test("kill::seed_is_caught", move || {
-            let mut c = config(Scenario::Kill, Variant::Seed, seed);
+            let mut c = config(Scenario::Kill, original(), seed);
             c.count = Some(150);
             expect_caught(&run_until_caught(&c)?)
         }),
         Trial::ignorable_test("pause::reference_paused_holder_keeps_its_lock", move || {
-            let mut c = config(Scenario::Pause, Variant::Reference, seed);
+            let mut c = config(Scenario::Pause, &REFERENCE, seed);
             c.count = Some(20);
             c.pause_every = 5;
             let outcome = run(&c)?;
@@ -246,7 +252,7 @@ fn trials(seed: u64) -> Vec<Trial> {
             Ok(Completion::Completed)
         }),
         Trial::ignorable_test("pause::seed_paused_holder_is_overtaken", move || {
-            let mut c = config(Scenario::Pause, Variant::Seed, seed);
+            let mut c = config(Scenario::Pause, original(), seed);
             c.count = Some(20);
             c.pause_every = 5;
             let outcome = run(&c)?;
@@ -270,7 +276,7 @@ fn trials(seed: u64) -> Vec<Trial> {
             Ok(Completion::Completed)
         }),
         Trial::ignorable_test("hosts::reference_excludes_across_hosts", move || {
-            let mut c = config(Scenario::Hosts, Variant::Reference, seed);
+            let mut c = config(Scenario::Hosts, &REFERENCE, seed);
             c.count = Some(150);
             c.fault_every = 5;
             let outcome = run(&c)?;
@@ -285,7 +291,7 @@ fn trials(seed: u64) -> Vec<Trial> {
             Ok(Completion::Completed)
         }),
         Trial::ignorable_test("hosts::seed_is_caught", move || {
-            let mut c = config(Scenario::Hosts, Variant::Seed, seed);
+            let mut c = config(Scenario::Hosts, original(), seed);
             c.count = Some(150);
             let outcome = run_until_caught(&c)?;
             if let Some(reason) = outcome.skipped {
@@ -295,13 +301,13 @@ fn trials(seed: u64) -> Vec<Trial> {
             Ok(Completion::Completed)
         }),
         Trial::test("adapter::reference_adapters_exclude", move || {
-            let mut c = config(Scenario::Contention, Variant::Reference, seed);
+            let mut c = config(Scenario::Contention, &REFERENCE, seed);
             c.adapter = Some(adapter(None));
             c.count = Some(150);
             expect_clean(&c, &run(&c)?)
         }),
         Trial::test("adapter::mixed_with_library_writers_and_kills", move || {
-            let mut c = config(Scenario::Kill, Variant::Reference, seed);
+            let mut c = config(Scenario::Kill, &REFERENCE, seed);
             c.adapter = Some(adapter(None));
             c.mix = true;
             c.count = Some(100);
@@ -311,7 +317,7 @@ fn trials(seed: u64) -> Vec<Trial> {
             holders_died_and_recovered(&outcome.findings)
         }),
         Trial::test("adapter::seed_mutant_is_caught", move || {
-            let mut c = config(Scenario::Contention, Variant::Reference, seed);
+            let mut c = config(Scenario::Contention, &REFERENCE, seed);
             c.adapter = Some(adapter(Some("seed")));
             c.count = Some(300);
             expect_caught(&run_until_caught(&c)?)
@@ -373,7 +379,7 @@ fn breakers_died(f: &check::Findings) -> Result<(), Failed> {
 fn recheck(seed: u64) -> Result<(), Failed> {
     let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
     let path = dir.path().join("history.jsonl");
-    let mut c = config(Scenario::Contention, Variant::Seed, seed);
+    let mut c = config(Scenario::Contention, original(), seed);
     c.count = Some(200);
     c.history = Some(path.clone());
     let outcome = run_until_caught(&c)?;
@@ -398,7 +404,7 @@ fn recheck(seed: u64) -> Result<(), Failed> {
 /// Not part of the default run: the reference under random SIGKILLs and
 /// every failpoint, 8 writers, for `duration`.
 fn soak(seed: u64, duration: Duration) -> Result<(), Failed> {
-    let mut c = config(Scenario::Kill, Variant::Reference, seed);
+    let mut c = config(Scenario::Kill, &REFERENCE, seed);
     c.writers = 8;
     c.count = None;
     c.duration = Some(duration);

@@ -13,12 +13,14 @@ use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use rvlf_lock::machine::{
-    run, Acquire, Acquired, Action, Busy, FileKind, FileSystem, Flaws, Held, LockError, Lost,
+    run, Acquire, Acquired, Action, Busy, FileKind, FileSystem, Held, LockError, Lost,
     Machine, Params, ReadReply, Release, Released, Reply, Request,
 };
 use rvlf_lock::policy::{Contents, Thresholds};
 use rvlf_lock::record::{decode, encode, DecodeError, Hostname, Record, WriterId, RECORD_LEN};
-use rvlf::sim::{Event, Sim};
+use rvlf::flaws::Flaws;
+use rvlf::sim::{Event, Links, Sim};
+use rvlf::variant::VariantRules;
 
 const S: i128 = 1_000_000_000;
 /// The simulated wall clock at the start of every test.
@@ -88,7 +90,24 @@ fn step<M: Machine>(sim: &mut Sim, proc: &mut Proc<M>) -> Option<(Request, Reply
     Some((request, reply))
 }
 
-fn params(pid: u32, flaws: Flaws) -> Params {
+/// The rules of `flaws`: exactly the shipped ones when there is none.
+fn rules(flaws: Flaws) -> VariantRules {
+    if flaws.any() {
+        VariantRules::Flawed(flaws)
+    } else {
+        VariantRules::Protocol
+    }
+}
+
+/// Make `sim` publish as `flaws` do: the original created the lock file and
+/// then wrote it, unguarded, whatever the file system could do.
+fn publish_as(sim: &mut Sim, flaws: Flaws) {
+    if flaws.create_then_write {
+        sim.links = Links::RefusedUnguarded;
+    }
+}
+
+fn params(pid: u32) -> Params {
     let mut id = [0xA5; 16];
     id[..4].copy_from_slice(&pid.to_le_bytes());
     Params {
@@ -97,17 +116,18 @@ fn params(pid: u32, flaws: Flaws) -> Params {
         judge_host: Hostname::truncated(HOST),
         writer_id: WriterId(id),
         thresholds: Thresholds::V1,
-        flaws,
     }
 }
 
-fn contender(pid: u32, flaws: Flaws) -> Proc<Acquire> {
-    Proc::new(pid, Acquire::new(params(pid, flaws)))
+fn contender(pid: u32, flaws: Flaws) -> Proc<Acquire<VariantRules>> {
+    Proc::new(pid, Acquire::with_rules(params(pid), rules(flaws)))
 }
 
 /// A whole acquire by `pid`, run to completion.
 fn acquire(sim: &mut Sim, pid: u32, flaws: Flaws) -> Result<Acquired, LockError> {
-    run(&mut Acquire::new(params(pid, flaws)), &mut sim.process(pid))
+    publish_as(sim, flaws);
+    let mut machine = Acquire::with_rules(params(pid), rules(flaws));
+    run(&mut machine, &mut sim.process(pid))
 }
 
 fn acquire_held(sim: &mut Sim, pid: u32) -> Held {
@@ -118,7 +138,7 @@ fn acquire_held(sim: &mut Sim, pid: u32) -> Held {
 }
 
 fn release(sim: &mut Sim, pid: u32, held: Held, flaws: Flaws) -> Result<Released, LockError> {
-    run(&mut Release::new(held, flaws), &mut sim.process(pid))
+    run(&mut Release::with_rules(held, rules(flaws)), &mut sim.process(pid))
 }
 
 /// A world at T0 with the given processes alive.
@@ -167,6 +187,7 @@ fn lock_bytes(sim: &Sim) -> Option<Vec<u8>> {
 /// Step one acquire to its end; after every step, the size of the file at the
 /// lock path (`None`: nothing there), with the request that led to it.
 fn sizes_while_acquiring(sim: &mut Sim, pid: u32, flaws: Flaws) -> Vec<(Request, Option<usize>)> {
+    publish_as(sim, flaws);
     let mut proc = contender(pid, flaws);
     let mut seen = Vec::new();
     while let Some((request, _)) = step(sim, &mut proc) {
@@ -214,7 +235,7 @@ fn create_then_write_exposes_an_empty_lock_file() {
     let seen = sizes_while_acquiring(&mut sim, A, flaws);
     let first_publish = seen
         .iter()
-        .find(|(request, _)| *request == Request::CreateEmpty)
+        .find(|(request, _)| *request == Request::Create)
         .expect("the flawed machine creates the file empty");
     assert_eq!(first_publish.1, Some(0));
 }
@@ -277,7 +298,7 @@ fn a_partial_record_is_held_until_its_mtime_is_over_300_s_old() {
 fn the_seed_deletes_a_fresh_partial_record_at_once() {
     let mut sim = world(&[B]);
     let (ino, _) = plant_partial(&mut sim);
-    let outcome = acquire(&mut sim, B, Flaws::SEED);
+    let outcome = acquire(&mut sim, B, Flaws::ORIGINAL);
     assert!(matches!(outcome, Ok(Acquired::Held(_))), "{outcome:?}");
     assert_eq!(unlinked(&sim), [ino]);
 }
@@ -290,7 +311,7 @@ fn the_seed_deletes_a_fresh_partial_record_at_once() {
 #[derive(Clone)]
 struct World {
     sim: Sim,
-    procs: Vec<Proc<Acquire>>,
+    procs: Vec<Proc<Acquire<VariantRules>>>,
 }
 
 /// One step of an interleaving, for the counterexample timeline.
@@ -529,6 +550,7 @@ fn describe_reply(reply: &Reply) -> String {
 /// A stale lock and `pids.len()` contenders with the same flaws, ready to race.
 fn race(pids: &[u32], flaws: Flaws) -> (World, u64) {
     let mut sim = world(pids);
+    publish_as(&mut sim, flaws);
     let stale = plant_stale(&mut sim);
     let procs = pids.iter().map(|&pid| contender(pid, flaws)).collect();
     (World { sim, procs }, stale)
@@ -593,7 +615,7 @@ fn assert_flawed_race_found(name: &str, flaws: Flaws) {
 
 #[test]
 fn the_enumeration_finds_two_holders_in_the_seed_algorithm() {
-    assert_flawed_race_found("Flaws::SEED", Flaws::SEED);
+    assert_flawed_race_found("Flaws::ORIGINAL", Flaws::ORIGINAL);
 }
 
 #[test]
@@ -649,7 +671,7 @@ fn release_after_the_lock_vanished_reports_lost() {
 fn a_lock_removed_between_the_owner_check_and_the_unlink_is_lost_not_released() {
     let mut sim = world(&[A]);
     let held = acquire_held(&mut sim, A);
-    let mut releaser = Proc::new(A, Release::new(held, Flaws::default()));
+    let mut releaser = Proc::new(A, Release::new(held));
     // The owner check reads our own record ...
     let (request, _) = step(&mut sim, &mut releaser).expect("the release reads first");
     assert!(matches!(request, Request::Read { .. }));
@@ -898,7 +920,7 @@ fn acquire_over(holder: u32, age: i128) -> (Sim, u64, Acquired, Vec<Request>) {
         pid: B,
         requests: Vec::new(),
     };
-    let outcome = run(&mut Acquire::new(params(B, Flaws::default())), &mut fs);
+    let outcome = run(&mut Acquire::new(params(B)), &mut fs);
     let requests = fs.requests;
     let outcome = outcome.expect("acquire over a regular file does not fail");
     (sim, ino, outcome, requests)

@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use rvlf_lock::machine::Request;
-use rvlf::model::{self, Bounds, LockModel, Outcome, Phase, State, Step, Variant};
+use rvlf::model::{self, Bounds, LockModel, Outcome, Phase, State, Step};
+use rvlf::variant::{self, Variant, REFERENCE};
 use rvlf_lock::record::RECORD_LEN;
 use stateright::Model;
 
@@ -69,21 +70,21 @@ fn assert_reference_holds(outcome: &Outcome, at_least: usize) {
 
 #[test]
 fn reference_two_processes_two_rounds_with_crashes_holds_every_property() {
-    let outcome = model::check(bounds(2, 2, 2, false), Variant::Reference, THREADS);
+    let outcome = model::check(bounds(2, 2, 2, false), &REFERENCE, THREADS);
     show("reference P=2 K=2 crashes<=2", &outcome);
     assert_reference_holds(&outcome, 20_000);
 }
 
 #[test]
 fn reference_three_processes_with_crashes_holds_every_property() {
-    let outcome = model::check(bounds(3, 1, 2, false), Variant::Reference, THREADS);
+    let outcome = model::check(bounds(3, 1, 2, false), &REFERENCE, THREADS);
     show("reference P=3 K=1 crashes<=2", &outcome);
     assert_reference_holds(&outcome, 200_000);
 }
 
 #[test]
 fn reference_breakers_of_a_planted_stale_lock_hold_every_property() {
-    let outcome = model::check(bounds(2, 1, 1, true), Variant::Reference, THREADS);
+    let outcome = model::check(bounds(2, 1, 1, true), &REFERENCE, THREADS);
     show("reference P=2 K=1 crashes<=1 stale lock", &outcome);
     assert_reference_holds(&outcome, 5_000);
 }
@@ -106,7 +107,7 @@ fn last_step(path: &stateright::Path<State, Step>) -> (State, Step) {
 fn seed_deletes_a_partial_record_of_a_live_writer() {
     let outcome = model::find(
         bounds(3, 1, 1, false),
-        Variant::Seed,
+        v("original"),
         THREADS,
         &[
             model::BREAK_STALE_ONLY,
@@ -147,7 +148,7 @@ fn seed_deletes_a_partial_record_of_a_live_writer() {
 fn seed_loses_the_stale_break_race() {
     let outcome = model::find(
         bounds(2, 1, 0, true),
-        Variant::Seed,
+        v("original"),
         THREADS,
         &[model::BREAK_JUDGED_ONLY],
     );
@@ -181,7 +182,7 @@ fn seed_loses_the_stale_break_race() {
 fn unguarded_break_lets_two_breakers_of_one_stale_lock_both_hold() {
     let outcome = model::find(
         bounds(2, 1, 0, true),
-        Variant::UnguardedBreak,
+        v("unguarded-break"),
         THREADS,
         &[model::BREAK_JUDGED_ONLY, model::AT_MOST_ONE_HOLDER],
     );
@@ -208,14 +209,19 @@ fn unguarded_break_lets_two_breakers_of_one_stale_lock_both_hold() {
     println!("{}", model::timeline(&outcome.model, path));
 }
 
+/// The variant called `name` in the catalogue.
+fn v(name: &str) -> &'static Variant {
+    variant::find(name).expect("in the catalogue")
+}
+
 /// Each variant, explored exhaustively from a planted stale lock with two
 /// processes and a crash, violates exactly the properties its flaws allow.
 #[test]
 fn each_variant_violates_exactly_what_its_flaws_allow() {
-    let expected: [(Variant, &[&str]); 5] = [
-        (Variant::Reference, &[]),
+    let expected: [(&Variant, &[&str]); 5] = [
+        (&REFERENCE, &[]),
         (
-            Variant::Seed,
+            v("original"),
             &[
                 model::AT_MOST_ONE_HOLDER,
                 model::HOLDER_AT_LOCK_PATH,
@@ -227,7 +233,7 @@ fn each_variant_violates_exactly_what_its_flaws_allow() {
         (
             // The guard and the re-check still keep breakers to the file they
             // judged; deleting a partial record is enough to break exclusion.
-            Variant::CreateThenWriteGarbage,
+            v("partial-record"),
             &[
                 model::AT_MOST_ONE_HOLDER,
                 model::HOLDER_AT_LOCK_PATH,
@@ -236,7 +242,7 @@ fn each_variant_violates_exactly_what_its_flaws_allow() {
             ],
         ),
         (
-            Variant::UnguardedBreak,
+            v("unguarded-break"),
             &[
                 model::AT_MOST_ONE_HOLDER,
                 model::HOLDER_AT_LOCK_PATH,
@@ -247,7 +253,7 @@ fn each_variant_violates_exactly_what_its_flaws_allow() {
         ),
         // With unique writer ids and one host nobody removes a live
         // holder's lock, so comparing the id alone never picks the wrong file.
-        (Variant::ReleaseByIdOnly, &[]),
+        (v("release-by-id-only"), &[]),
     ];
     for (variant, want) in expected {
         let outcome = model::check(bounds(2, 1, 1, true), variant, THREADS);
@@ -255,7 +261,7 @@ fn each_variant_violates_exactly_what_its_flaws_allow() {
             violated(&outcome),
             names(want),
             "{}:\n{}",
-            variant.name(),
+            variant.name,
             model::report(&outcome)
         );
     }
@@ -265,7 +271,7 @@ fn each_variant_violates_exactly_what_its_flaws_allow() {
 /// reply and what is at the lock path afterwards.
 #[test]
 fn a_counterexample_timeline_shows_each_step_and_the_lock_path() {
-    let m = LockModel::new(bounds(2, 1, 0, false), Variant::Seed);
+    let m = LockModel::new(bounds(2, 1, 0, false), v("original"));
     let path =
         model::shortest_counterexample(&m, model::BREAK_STALE_ONLY).expect("the seed breaks it");
     let text = model::timeline(&m, &path);
@@ -292,7 +298,7 @@ fn a_counterexample_timeline_shows_each_step_and_the_lock_path() {
 /// lock's guard to itself makes it fail.
 #[test]
 fn recovery_property_fails_when_a_live_process_sits_on_the_guard() {
-    let m = LockModel::new(bounds(2, 1, 0, true), Variant::Reference);
+    let m = LockModel::new(bounds(2, 1, 0, true), &REFERENCE);
     let mut state = m.init_states().remove(0);
     // Process 1 opens the planted lock and takes its guard, then stops.
     let reply = state.sim.perform(102, &Request::Read { keep_open: true });
@@ -324,12 +330,12 @@ fn model_check_command_exit_codes() {
         ticks: 1,
         attempts: 2,
         stale_lock: false,
-        variant: Variant::Reference,
+        variant: &REFERENCE,
         threads: Some(THREADS),
         search: model::Search::Bfs,
     };
     assert_eq!(model::run_cli(&args), ExitCode::SUCCESS);
-    args.variant = Variant::Seed;
+    args.variant = v("original");
     assert_eq!(model::run_cli(&args), ExitCode::from(1));
     args.procs = 0;
     assert_eq!(model::run_cli(&args), ExitCode::from(2));

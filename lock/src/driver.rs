@@ -6,8 +6,8 @@
 //!   `O_TMPFILE` (or a uniquely named temporary file where the file system has
 //!   no `O_TMPFILE`), guarded with `flock`, and only then linked into place.
 //!   Only where the file system refuses hard links does the driver say so
-//!   ([`Reply::LinksRefused`]), and the machine creates the lock and then
-//!   writes it.
+//!   ([`Reply::LinksRefused`](crate::machine::Reply::LinksRefused)), and the
+//!   machine creates the lock and then writes it.
 //! - Reads are bounded and non-blocking and refuse anything that is not a
 //!   regular file: `lstat` first so that no device or FIFO is ever opened,
 //!   `O_NOFOLLOW | O_NONBLOCK`, `fstat` on the descriptor to be sure.

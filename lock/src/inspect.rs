@@ -17,18 +17,25 @@ use crate::record::{self, hex, offset, Hostname, RECORD_LEN};
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Inspection {
+    /// The lock file.
     pub path: PathBuf,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its modification time, UNIX epoch nanoseconds.
     #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
     pub mtime_ns: i128,
     /// The bytes read (at most 105).
     #[cfg_attr(feature = "serde", serde(serialize_with = "ser_hex"))]
     pub bytes: Vec<u8>,
+    /// The record, or why the bytes are not one (§4.2).
     #[cfg_attr(feature = "serde", serde(serialize_with = "ser_decode"))]
     pub contents: Contents,
+    /// This host's name, cut by the writer's rule (§5).
     pub local_host: Hostname,
+    /// When it was judged, UNIX epoch nanoseconds.
     #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
     pub now_ns: i128,
+    /// This host's verdict (§6), with its reasons.
     pub verdict: Verdict,
 }
 
@@ -56,12 +63,26 @@ fn ser_decode<S: serde::Serializer>(c: &Contents, s: S) -> Result<S::Ok, S::Erro
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InspectError {
+    /// Nothing is at the path.
     #[error("{}: no such file", .0.display())]
     NotFound(PathBuf),
+    /// The path is not a regular file (§4.1); it was not opened.
     #[error("{}: is a {kind}, not a regular file; a lock file is always a regular file", path.display())]
-    NotRegular { path: PathBuf, kind: FileKind },
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is.
+        kind: FileKind,
+    },
+    /// The path could not be read.
     #[error("{}: cannot read: {errno}", path.display())]
-    Io { path: PathBuf, errno: Errno },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        errno: Errno,
+    },
+    /// gethostname(2) failed.
     #[error("cannot read this host's name: {0}")]
     Hostname(Errno),
 }

@@ -220,9 +220,10 @@ impl WriterLock {
     ///
     /// With [`Wait::Events`], a writer that released this lock moments ago
     /// and had waited for it (so others were probably waiting too) takes it
-    /// again at once until its [`TURN`] is over; then it first lets the others
-    /// have it: for up to [`COURTESY`] it waits for another writer to take the
-    /// lock, and if one does, it queues behind it like any waiter.
+    /// again at once until its turn (1 ms, `TURN`) is over; then it first lets
+    /// the others have it: for up to 1 ms (`COURTESY`) it waits for another
+    /// writer to take the lock, and if one does, it queues behind it like any
+    /// waiter.
     pub fn acquire_file_timeout(
         lock_path: impl Into<PathBuf>,
         timeout: Duration,

@@ -1,8 +1,9 @@
 //! The acquire, stale-break and release algorithm (PROTOCOL.md §7-§9) as a
 //! pure state machine. It never touches a file system: it asks for one
-//! [`Request`] at a time and is told the [`Reply`]. The real driver
-//! (`crate::driver`) and the simulated file system (`crate::sim`) both run it,
-//! so what the tests and the model check exercise is what ships.
+//! [`Request`](crate::machine::Request) at a time and is told the
+//! [`Reply`](crate::machine::Reply). The real driver (`crate::driver`) and
+//! the harness's simulated file system both run it, so what the tests and
+//! the model check exercise is what ships.
 //!
 //! ```text
 //! acquire: Now → Publish ─Published─────────────────────────────→ Acquired
@@ -17,8 +18,9 @@
 //!
 //! Every decision the protocol leaves to the reader of a lock file (how it
 //! encodes and decodes, whose PID it probes, how it judges, whether a lock
-//! found at release is ours) goes through a [`Rules`]; [`Protocol`] is the
-//! protocol's, and the only one this crate uses. Checkers supply other rules
+//! found at release is ours) goes through a [`Rules`](crate::machine::Rules);
+//! [`Protocol`](crate::machine::Protocol) is the protocol's, and the only one
+//! this crate uses. Checkers supply other rules
 //! to make the one machine behave like a broken implementation.
 
 use nix::errno::Errno;
@@ -43,7 +45,9 @@ pub struct Handle(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FileId {
+    /// The device (st_dev).
     pub dev: u64,
+    /// The inode number (st_ino).
     pub ino: u64,
 }
 
@@ -51,8 +55,12 @@ pub struct FileId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Meta {
+    /// Device and inode.
     pub id: FileId,
+    /// The size in bytes (st_size).
     pub size: u64,
+    /// The modification time with nanoseconds, UNIX epoch nanoseconds
+    /// (negative before the epoch).
     pub mtime_ns: i128,
 }
 
@@ -62,12 +70,19 @@ pub struct Meta {
 #[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum FileKind {
+    /// A symbolic link.
     Symlink,
+    /// A FIFO (named pipe).
     Fifo,
+    /// A directory.
     Directory,
+    /// A socket.
     Socket,
+    /// A character device.
     CharDevice,
+    /// A block device.
     BlockDevice,
+    /// A file type none of the others names.
     Unknown,
 }
 
@@ -93,7 +108,10 @@ pub enum Request {
     /// Make the lock path appear holding exactly `bytes`, all at once, if
     /// nothing is there (§7.1). The new file stays open as the held file and
     /// is guarded from before it appears (§7.2).
-    Publish { bytes: [u8; RECORD_LEN] },
+    Publish {
+        /// The record.
+        bytes: [u8; RECORD_LEN],
+    },
     /// The fallback where the file system refuses hard links (§7.1): create
     /// the lock path empty and exclusively, without following a symlink, and
     /// guard it at once. It stays open as the held file.
@@ -109,49 +127,86 @@ pub enum Request {
     /// Read the lock path safely (§4.1): regular files only, no symlinks
     /// followed, never blocking, at most [`READ_LIMIT`] bytes. With
     /// `keep_open` the file stays open for a later [`Request::Guard`].
-    Read { keep_open: bool },
+    Read {
+        /// Keep the file open and answer with its handle.
+        keep_open: bool,
+    },
     /// kill(pid, 0).
-    ProbePid { pid: u32 },
+    ProbePid {
+        /// The PID to probe; one that names a single process (§6.3).
+        pid: u32,
+    },
     /// flock(LOCK_EX | LOCK_NB) on an open file (§8.1).
-    Guard { file: Handle },
+    Guard {
+        /// The file to guard: the lock file read this round.
+        file: Handle,
+    },
     /// lstat the lock path.
     Stat,
     /// unlink the lock path.
     Unlink,
     /// Close an open file (dropping any guard on it).
-    Close { file: Handle },
+    Close {
+        /// The file to close.
+        file: Handle,
+    },
 }
 
 /// What a [`Request::Read`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReadReply {
+    /// A regular file, read.
     Found {
+        /// The file, still open, when the read asked to keep it open.
         file: Option<Handle>,
+        /// What `fstat` of the descriptor read said (§4.1 step 3).
         meta: Meta,
         /// The first bytes of the file, at most [`READ_LIMIT`].
         head: Vec<u8>,
     },
+    /// Nothing is at the lock path.
     NotFound,
+    /// Something that is not a regular file is there; it was not read.
     NotRegular(FileKind),
 }
 
 /// The answer to a [`Request`]. `Failed` may answer any request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
+    /// To [`Request::Now`]: the wall clock, UNIX epoch nanoseconds.
     Now(i128),
-    Published { file: Handle, id: FileId },
+    /// To [`Request::Publish`] or [`Request::Create`]: the lock path is now
+    /// this file, held open and guarded.
+    Published {
+        /// The published file.
+        file: Handle,
+        /// Its identity.
+        id: FileId,
+    },
+    /// To [`Request::Publish`] or [`Request::Create`]: something is already
+    /// at the lock path.
     Exists,
     /// The file system refuses hard links: publish by [`Request::Create`].
     LinksRefused,
+    /// To [`Request::Write`]: the record is written and synced.
     Written,
+    /// To [`Request::Read`].
     Read(ReadReply),
+    /// To [`Request::ProbePid`].
     Liveness(Liveness),
+    /// To [`Request::Guard`]: the guard is ours.
     Guarded,
+    /// To [`Request::Guard`]: another open file holds the guard.
     GuardBusy,
+    /// To [`Request::Stat`]: what is at the lock path, `None` if nothing.
     Stat(Option<Meta>),
+    /// To [`Request::Unlink`]: the lock path was removed.
     Unlinked,
+    /// To [`Request::Unlink`]: nothing was at the lock path.
     UnlinkedNothing,
+    /// To [`Request::Close`].
     Closed,
+    /// The request failed with this error.
     Failed(Errno),
 }
 
@@ -161,14 +216,23 @@ pub enum Reply {
 #[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum Op {
+    /// Reading the clock.
     Clock,
+    /// Publishing the lock (§7.1), or creating it in the fallback.
     Publish,
+    /// Writing the record into the lock created in the fallback (§7.1).
     Write,
+    /// Reading the lock path (§4.1).
     Read,
+    /// Probing a PID (§6.3).
     ProbePid,
+    /// Taking a lock file's guard (§8.1).
     Guard,
+    /// `lstat` of the lock path.
     Stat,
+    /// Unlinking the lock path.
     Unlink,
+    /// Closing a file.
     Close,
 }
 
@@ -178,17 +242,28 @@ pub enum Op {
 #[cfg_attr(feature = "serde", serde(tag = "error", rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum LockError {
+    /// The lock path is not a regular file (§4.1): it was neither judged
+    /// nor deleted.
     #[error("the lock path is a {kind}, not a regular file; it was left alone")]
-    NotRegular { kind: FileKind },
+    NotRegular {
+        /// What it is.
+        kind: FileKind,
+    },
+    /// A file-system call failed.
     #[error("{op:?} failed: {errno}")]
     Io {
+        /// The operation.
         op: Op,
+        /// Its error.
         #[cfg_attr(feature = "serde", serde(serialize_with = "ser_errno"))]
         errno: Errno,
     },
+    /// The driver answered a request with a reply that does not fit it.
     #[error("driver answered {reply} to {request}")]
     Protocol {
+        /// The request the machine was waiting on.
         request: &'static str,
+        /// The reply it got.
         reply: &'static str,
     },
 }
@@ -201,7 +276,9 @@ fn ser_errno<S: serde::Serializer>(e: &Errno, s: S) -> Result<S::Ok, S::Error> {
 /// The machine's next move.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Action<T> {
+    /// Perform this request and feed its reply back to the machine.
     Do(Request),
+    /// Finished, with this outcome.
     Done(T),
 }
 
@@ -272,8 +349,11 @@ pub struct Params {
 /// The lock this process now holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Held {
+    /// The published file, held open: it carries the guard (§7.2).
     pub file: Handle,
+    /// Its identity, checked at release (§9.1).
     pub id: FileId,
+    /// The record it holds.
     pub record: Record,
     /// The stale lock this acquire broke on its way, if any.
     pub broke: Option<Contents>,
@@ -283,21 +363,24 @@ pub struct Held {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(tag = "why", rename_all = "kebab-case"))]
-#[non_exhaustive]
 pub enum Busy {
     /// The lock is held: here is what it holds and why it is not stale.
     Held {
+        /// What the lock file holds.
         #[cfg_attr(feature = "serde", serde(serialize_with = "ser_contents"))]
         contents: Contents,
+        /// The verdict (§6): held, and why.
         verdict: Verdict,
     },
     /// The lock is stale but someone else holds its guard (§8.1): another
     /// breaker at work, or a holder whose process still lives.
     Guarded {
+        /// What the lock file holds.
         #[cfg_attr(feature = "serde", serde(serialize_with = "ser_contents"))]
         contents: Contents,
     },
-    /// The lock changed under us in every one of [`MAX_ROUNDS`] rounds.
+    /// The lock changed under us in every one of the acquire's 4 rounds
+    /// (`MAX_ROUNDS`).
     Contended,
 }
 
@@ -312,7 +395,9 @@ fn ser_contents<S: serde::Serializer>(c: &Contents, s: S) -> Result<S::Ok, S::Er
 /// An acquire's result.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Acquired {
+    /// The lock is ours.
     Held(Held),
+    /// Another writer has it.
     Busy(Busy),
 }
 
@@ -648,7 +733,6 @@ fn reply_name(r: &Reply) -> &'static str {
 
 /// What a release found.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Released {
     /// The lock was ours and is gone.
     Released,
@@ -660,17 +744,20 @@ pub enum Released {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(tag = "found", rename_all = "kebab-case"))]
-#[non_exhaustive]
 pub enum Lost {
     /// Nothing.
     Vanished,
     /// Another file: another writer's record, or something malformed.
     Replaced {
+        /// What that file holds.
         #[cfg_attr(feature = "serde", serde(serialize_with = "ser_contents"))]
         contents: Contents,
     },
     /// Something that is not a regular file.
-    NotRegular { kind: FileKind },
+    NotRegular {
+        /// What it is.
+        kind: FileKind,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -777,6 +864,8 @@ impl<R: Rules> Release<R> {
 
 /// Something that performs requests: the real file system or the simulated one.
 pub trait FileSystem {
+    /// Perform `request` as one step and answer it; an error is
+    /// [`Reply::Failed`].
     fn perform(&mut self, request: &Request) -> Reply;
 }
 

@@ -66,10 +66,15 @@ pub enum Liveness {
     /// kill failed with ESRCH.
     Dead,
     /// kill failed some other way; never taken as dead.
-    Unknown { errno: i32 },
+    Unknown {
+        /// The errno kill failed with; 0 when the PID was not probed.
+        errno: i32,
+    },
 }
 
 impl Liveness {
+    /// True only for [`Liveness::Dead`], the one answer that lets a
+    /// same-host lock turn stale (§6.4).
     pub fn is_dead(self) -> bool {
         self == Liveness::Dead
     }
@@ -77,15 +82,17 @@ impl Liveness {
 
 /// What a reader found at the lock path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Contents {
+    /// A record that decodes (§4.2).
     Valid(Record),
+    /// A malformed file (§4.4), and the first check of §4.2 it fails.
     Malformed(DecodeError),
 }
 
 /// Everything the rule looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Facts<'a> {
+    /// What was read at the lock path.
     pub contents: &'a Contents,
     /// The file's modification time, UNIX epoch nanoseconds (may be negative).
     pub mtime_ns: i128,
@@ -120,33 +127,48 @@ pub fn pid_is_probeable(pid: u32) -> bool {
 pub enum Reason {
     /// The file is not a valid record; only its mtime counts.
     Malformed {
+        /// The first check of §4.2 it fails.
         error: DecodeError,
     },
+    /// The record was written on this host (§5.2): its PID's liveness counts.
     SameHost,
+    /// The record was written on another host (§5.2): only its age counts.
     OtherHost {
+        /// The host name in the record.
         stored: Hostname,
+        /// This host's name, cut by the writer's rule.
         local: Hostname,
     },
     /// PID 0 or >= 2^31: names no single process, treated as dead.
     PidUnprobeable {
+        /// The PID in the record.
         pid: u32,
     },
+    /// What probing the record's PID said (§6.3).
     PidLiveness {
+        /// The PID in the record.
         pid: u32,
+        /// What kill(pid, 0) said; [`Liveness::Unknown`], counted as alive,
+        /// when it was not probed.
         liveness: Liveness,
     },
     /// The record's timestamp is later than now.
     FutureTimestamp {
+        /// How far ahead of now, in nanoseconds.
         #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
         ahead_ns: u128,
     },
     /// The age used, what it was measured from, and the threshold it was held against.
     Age {
+        /// The age in nanoseconds (§6.2); 0 for a time in the future.
         #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
         age_ns: u128,
+        /// The time it was measured from.
         from: AgeBasis,
+        /// The threshold in nanoseconds (§6.1).
         #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
         threshold_ns: u128,
+        /// True when the age is strictly greater than the threshold: stale.
         exceeded: bool,
     },
 }
@@ -157,7 +179,10 @@ pub enum Reason {
 #[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum AgeBasis {
+    /// The record's timestamp, no later than the file's mtime.
     Timestamp,
+    /// The file's mtime: always for a malformed file, and for a record whose
+    /// timestamp is later than its mtime.
     Mtime,
 }
 
@@ -165,7 +190,9 @@ pub enum AgeBasis {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Verdict {
+    /// True when the lock is stale and may be broken (§6.4); false when held.
     pub stale: bool,
+    /// The facts that decided it, in the order they were considered.
     pub reasons: Vec<Reason>,
     /// When a lock that is held now becomes stale if nothing changes
     /// (its holder is known dead or cannot be checked, and only age is missing).

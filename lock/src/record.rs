@@ -23,18 +23,25 @@ pub const HOSTNAME_FIELD: usize = 64;
 
 /// Byte offsets of the fields (PROTOCOL.md §3.1).
 pub mod offset {
+    /// The magic: 4 bytes, `46 4C 56 52` on disk.
     pub const MAGIC: usize = 0x00;
+    /// The writer's PID: u32 LE.
     pub const PID: usize = 0x04;
+    /// The host name field: 64 bytes, the name then zero bytes.
     pub const HOSTNAME: usize = 0x08;
+    /// The acquisition time: u64 LE, nanoseconds since the UNIX epoch.
     pub const TIMESTAMP: usize = 0x48;
+    /// The writer id: 16 random bytes.
     pub const WRITER_ID: usize = 0x50;
+    /// The format version: u32 LE.
     pub const VERSION: usize = 0x60;
+    /// The CRC-32/IEEE of bytes 0x00–0x63: u32 LE, the last 4 bytes.
     pub const CHECKSUM: usize = 0x64;
 }
 
 /// A host name as stored in a record: raw bytes, at most 64, none of them NUL.
 ///
-/// Writers only ever produce names of at most [`HOSTNAME_MAX`] bytes
+/// Writers only ever produce names of at most 62 bytes
 /// ([`Hostname::truncated`]); readers accept up to the whole field (§4.3).
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Hostname(Vec<u8>);
@@ -43,8 +50,10 @@ pub struct Hostname(Vec<u8>);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Hash)]
 #[non_exhaustive]
 pub enum HostnameError {
+    /// Longer than the 64-byte field; holds the length.
     #[error("hostname of {0} bytes does not fit the 64-byte field")]
     TooLong(usize),
+    /// Contains a NUL byte; holds its offset in the name.
     #[error("hostname contains a NUL byte at offset {0}")]
     Nul(usize),
 }
@@ -69,14 +78,17 @@ impl Hostname {
         Hostname(raw[..end.min(HOSTNAME_MAX)].to_vec())
     }
 
+    /// The name's bytes, without any NUL.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
+    /// The name's length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// True for the empty name.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -173,11 +185,16 @@ impl serde::Serialize for WriterId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Record {
+    /// The writer's process id (§3.2).
     pub pid: u32,
+    /// The writer's host name (§3.2, §4.3).
     pub hostname: Hostname,
+    /// CLOCK_REALTIME at acquisition, nanoseconds since the UNIX epoch (§3.2).
     #[cfg_attr(feature = "serde", serde(serialize_with = "crate::record::decimal"))]
     pub timestamp_ns: u64,
+    /// The random id of this acquisition (§3.2), checked at release (§9.1).
     pub writer_id: WriterId,
+    /// The format version: 1 ([`decode`] accepts no other).
     pub version: u32,
 }
 
@@ -185,28 +202,46 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(tag = "code", rename_all = "kebab-case"))]
-#[non_exhaustive]
 pub enum DecodeError {
+    /// `length`: not exactly 104 bytes.
     #[error("length is {found} bytes, a record is exactly 104")]
-    Length { found: u64 },
+    Length {
+        /// The length found; for a file, its size (§4.1).
+        found: u64,
+    },
+    /// `magic`: the first four bytes are not `46 4C 56 52`.
     #[error("magic is {} ({}), expected 46 4c 56 52", hex_spaced(found), if *big_endian { "the big-endian spelling \"RVLF\"" } else { "not a lock record" })]
     Magic {
+        /// The four bytes found.
         #[cfg_attr(feature = "serde", serde(serialize_with = "hex_bytes"))]
         found: [u8; 4],
+        /// True when they are the big-endian spelling `52 56 4C 46` ("RVLF").
         big_endian: bool,
     },
+    /// `checksum`: the value at 0x64 is not the CRC-32/IEEE of bytes 0x00–0x63.
     #[error("checksum stored {stored:#010x}, computed CRC-32 {computed:#010x}{}", if *matches_crc32c { " (the stored value is the CRC32C of the record: written with the wrong checksum)" } else { "" })]
     Checksum {
+        /// The value stored at 0x64.
         #[cfg_attr(feature = "serde", serde(serialize_with = "hex_u32"))]
         stored: u32,
+        /// The CRC-32/IEEE of bytes 0x00–0x63.
         #[cfg_attr(feature = "serde", serde(serialize_with = "hex_u32"))]
         computed: u32,
+        /// True when the stored value is the CRC-32C of those bytes instead.
         matches_crc32c: bool,
     },
+    /// `version`: the version at 0x60 is not 1.
     #[error("version is {found}, only version 1 is known")]
-    Version { found: u32 },
+    Version {
+        /// The version found.
+        found: u32,
+    },
+    /// `hostname-padding`: a nonzero byte follows the host name's first NUL.
     #[error("hostname field has a nonzero byte at offset {offset:#04x}, after its terminator")]
-    HostnamePadding { offset: usize },
+    HostnamePadding {
+        /// The offset in the record of the first such byte.
+        offset: usize,
+    },
 }
 
 impl DecodeError {

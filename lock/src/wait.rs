@@ -18,6 +18,7 @@ use crate::machine::Busy;
 /// How a waiting acquire backs off: from the first wait, doubling up to the cap,
 /// each wait shortened by a random part of up to half so that waiters spread out.
 pub const FIRST_WAIT: Duration = Duration::from_millis(1);
+/// The backoff's cap: the longest wait between two tries.
 pub const MAX_WAIT: Duration = Duration::from_millis(50);
 
 /// Turns, with [`Wait::Events`]. A writer that got the lock after waiting
@@ -611,6 +612,35 @@ mod tests {
     use super::*;
     use crate::lock::{Options, WriterLock};
     use crate::machine::Released;
+    use crate::policy::{Contents, Verdict};
+
+    fn held_for(stale_in: Option<Duration>) -> Busy {
+        Busy::Held {
+            contents: Contents::Malformed(crate::record::DecodeError::Length { found: 0 }),
+            verdict: Verdict {
+                stale: false,
+                reasons: Vec::new(),
+                stale_in,
+            },
+        }
+    }
+
+    #[test]
+    fn waiting_sleeps_between_half_and_all_of_the_backoff() {
+        let busy = held_for(None);
+        assert_eq!(nap(MAX_WAIT, 0.0, &busy), MAX_WAIT);
+        assert_eq!(nap(MAX_WAIT, 1.0, &busy), MAX_WAIT / 2);
+        assert!(nap(FIRST_WAIT, 0.5, &busy) >= FIRST_WAIT / 2);
+        assert!(FIRST_WAIT >= Duration::from_millis(1), "no busy-spinning");
+    }
+
+    #[test]
+    fn waiting_wakes_when_a_dead_holders_lock_turns_stale() {
+        let soon = Duration::from_micros(300);
+        assert_eq!(nap(MAX_WAIT, 0.0, &held_for(Some(soon))), soon);
+        assert_eq!(nap(MAX_WAIT, 0.0, &Busy::Contended), MAX_WAIT);
+    }
+
 
     const DELETE: u32 = libc::IN_DELETE;
     const CREATE: u32 = libc::IN_CREATE;

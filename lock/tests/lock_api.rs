@@ -6,10 +6,9 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rvlf::machine::Busy;
-use rvlf::policy::{Contents, Verdict};
-use rvlf::wait::{nap, FIRST_WAIT, MAX_WAIT};
-use rvlf::{lock_path_for, AcquireError, Options, Released, WriterLock};
+use rvlf_lock::{
+    lock_path_for, AcquireError, Busy, Contents, LockError, Options, Released, WriterLock,
+};
 
 fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("a scratch directory")
@@ -109,7 +108,7 @@ fn release_of_a_replaced_lock_reports_lost_and_keeps_the_replacement() {
     let theirs = WriterLock::try_acquire_file(&lock, Options::default()).expect("free");
     let before = std::fs::read(&lock).expect("read");
     match held.release().expect("release") {
-        Released::Lost(rvlf::Lost::Replaced { .. }) => {}
+        Released::Lost(rvlf_lock::Lost::Replaced { .. }) => {}
         other => panic!("expected lost, got {other:?}"),
     }
     assert_eq!(std::fs::read(&lock).expect("still there"), before);
@@ -124,7 +123,7 @@ fn release_of_a_vanished_lock_reports_lost() {
     std::fs::remove_file(lock_path_for(&data)).expect("remove");
     assert_eq!(
         held.release().expect("release"),
-        Released::Lost(rvlf::Lost::Vanished)
+        Released::Lost(rvlf_lock::Lost::Vanished)
     );
 }
 
@@ -135,7 +134,7 @@ fn acquire_in_a_missing_directory_is_a_typed_error() {
         Err(AcquireError::Lock { source, .. }) => {
             assert!(matches!(
                 source,
-                rvlf::machine::LockError::Io {
+                LockError::Io {
                     errno: nix::errno::Errno::ENOENT,
                     ..
                 }
@@ -143,31 +142,4 @@ fn acquire_in_a_missing_directory_is_a_typed_error() {
         }
         other => panic!("expected an I/O error, got {other:?}"),
     }
-}
-
-fn held_for(stale_in: Option<Duration>) -> Busy {
-    Busy::Held {
-        contents: Contents::Malformed(rvlf::DecodeError::Length { found: 0 }),
-        verdict: Verdict {
-            stale: false,
-            reasons: Vec::new(),
-            stale_in,
-        },
-    }
-}
-
-#[test]
-fn waiting_sleeps_between_half_and_all_of_the_backoff() {
-    let busy = held_for(None);
-    assert_eq!(nap(MAX_WAIT, 0.0, &busy), MAX_WAIT);
-    assert_eq!(nap(MAX_WAIT, 1.0, &busy), MAX_WAIT / 2);
-    assert!(nap(FIRST_WAIT, 0.5, &busy) >= FIRST_WAIT / 2);
-    assert!(FIRST_WAIT >= Duration::from_millis(1), "no busy-spinning");
-}
-
-#[test]
-fn waiting_wakes_when_a_dead_holders_lock_turns_stale() {
-    let soon = Duration::from_micros(300);
-    assert_eq!(nap(MAX_WAIT, 0.0, &held_for(Some(soon))), soon);
-    assert_eq!(nap(MAX_WAIT, 0.0, &Busy::Contended), MAX_WAIT);
 }

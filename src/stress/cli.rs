@@ -54,8 +54,9 @@ pub struct StressArgs {
     #[arg(long, requires = "adapter")]
     pub mix: bool,
     /// Which algorithm the library's writers run.
-    #[arg(long, value_enum, default_value_t = Variant::Reference)]
-    pub variant: Variant,
+    /// `reference`, or any name of `rvlf adapter --list-mutants`.
+    #[arg(long, value_parser = crate::variant::parse, default_value = "reference")]
+    pub variant: &'static Variant,
     /// Directory for the run's scratch files and lock (default: the system's
     /// temporary directory; tmpfs such as /dev/shm is faster).
     #[arg(long, value_name = "DIR")]

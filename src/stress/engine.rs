@@ -726,7 +726,7 @@ impl<'a> Run<'a> {
             err,
             "\r{} {}: {n} acquisitions, {:.0}/s, {restarts} restarts, {:.1} s   ",
             self.config.scenario.name(),
-            self.config.variant.name(),
+            self.config.variant.name,
             n as f64 / secs.max(1e-9),
             secs
         );
@@ -796,7 +796,7 @@ impl<'a> Run<'a> {
                 let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
                 let run = RunLine {
                     scenario: self.config.scenario.name().into(),
-                    variant: self.config.variant.name().into(),
+                    variant: self.config.variant.name.into(),
                     writers: self.config.writers,
                     seed: self.config.seed.to_string(),
                     implementations: self.config.implementations(),

@@ -1,7 +1,7 @@
 //! The scenarios of a stress run and their configuration: what each
 //! [`Scenario`] exercises and sets up (writers' hosts, modes, budgets,
-//! default faults), which algorithm [`Variant`] the writers run, and the
-//! [`Config`] of one run.
+//! default faults), and the [`Config`] of one run, with the [`Variant`] of
+//! the catalogue its writers run.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,8 +9,7 @@ use std::time::Duration;
 use super::faults::Fault;
 use super::spawn::Host;
 use super::writer::{Backend, Mode};
-use crate::flaws::Flaws;
-use rvlf_lock::Options;
+pub use crate::variant::Variant;
 
 /// What is being exercised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -52,34 +51,6 @@ impl Scenario {
     }
 }
 
-/// Which algorithm the forked writers run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Variant {
-    /// The protocol (PROTOCOL.md).
-    Reference,
-    /// The original implementation's algorithm: all defects of §10 (`Flaws::SEED`).
-    Seed,
-}
-
-impl Variant {
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::Reference => "reference",
-            Variant::Seed => "seed",
-        }
-    }
-
-    pub fn options(self) -> Options {
-        Options {
-            flaws: match self {
-                Variant::Reference => Flaws::NONE,
-                Variant::Seed => Flaws::SEED,
-            },
-            ..Options::default()
-        }
-    }
-}
-
 /// One run's parameters.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -92,7 +63,7 @@ pub struct Config {
     /// Mean loop iterations between faults of one writer.
     pub fault_every: u64,
     pub seed: u64,
-    pub variant: Variant,
+    pub variant: &'static Variant,
     /// Writers run this adapter command instead of the library.
     pub adapter: Option<String>,
     /// With `adapter`: every other writer runs the library instead.
@@ -116,7 +87,7 @@ pub struct Config {
 
 impl Config {
     /// Defaults for `scenario`: 4 writers, a short count, its default faults.
-    pub fn new(scenario: Scenario, variant: Variant, seed: u64) -> Config {
+    pub fn new(scenario: Scenario, variant: &'static Variant, seed: u64) -> Config {
         Config {
             scenario,
             writers: 4,
@@ -175,7 +146,7 @@ impl Config {
         let library_turn = self.mix && index % 2 == 0;
         match &self.adapter {
             Some(cmd) if !paused && !library_turn => Backend::Adapter(cmd.clone()),
-            _ => Backend::Reference(self.variant.options()),
+            _ => Backend::Reference(self.variant),
         }
     }
 
@@ -216,7 +187,7 @@ impl Config {
     pub fn implementations(&self) -> Vec<String> {
         (0..self.writers)
             .map(|i| match self.backend(i) {
-                Backend::Reference(_) => self.variant.name().to_string(),
+                Backend::Reference(_) => self.variant.name.to_string(),
                 Backend::Adapter(cmd) => format!("adapter: {cmd}"),
             })
             .collect()
@@ -232,12 +203,13 @@ mod tests {
 
     #[test]
     fn mixed_runs_alternate_library_and_adapter_writers() {
-        let mut c = Config::new(Scenario::Contention, Variant::Seed, 1);
+        let original = crate::variant::find("original").expect("in the catalogue");
+        let mut c = Config::new(Scenario::Contention, original, 1);
         c.adapter = Some("x".into());
         c.mix = true;
         assert_eq!(
             c.implementations(),
-            ["seed", "adapter: x", "seed", "adapter: x"]
+            ["original", "adapter: x", "original", "adapter: x"]
         );
         c.scenario = Scenario::Pause;
         c.mix = false;

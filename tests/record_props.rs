@@ -1,4 +1,4 @@
-//! Property tests of the record codec (`rvlf::record`, PROTOCOL.md §3 and §4.2).
+//! Property tests of the record codec (`rvlf_lock::record`, PROTOCOL.md §3 and §4.2).
 //!
 //! Every property runs a fixed number of cases from a fixed seed, so a run is
 //! reproducible; the seed is printed and can be changed with
@@ -10,7 +10,7 @@ use std::fmt::Debug;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseResult, TestRng, TestRunner};
-use rvlf::record::{
+use rvlf_lock::record::{
     crc32c, decode, encode, offset, seal, DecodeError, Hostname, Record, WriterId, HOSTNAME_MAX,
     MAGIC_BYTES, RECORD_LEN, VERSION,
 };
