@@ -216,13 +216,36 @@ fn inspect_cmd(file: &std::path::Path, json: bool) -> ExitCode {
     }
 }
 
-fn seconds(value: f64, what: &str) -> Result<Duration, String> {
+/// Whether a flag given in seconds may be 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Zero {
+    /// 0 means something: `rvlf acquire --timeout 0` tries once, `--hold 0`
+    /// releases at once.
+    Allowed,
+    /// The flag bounds something that takes time (a run, a case, a request):
+    /// 0 would end it before it starts.
+    Refused,
+}
+
+/// `value` seconds of the flag `--flag` as a [`Duration`]. Negative, NaN,
+/// infinite and too large values are refused, and so is 0 unless `zero`
+/// allows it; the error names the flag and the value.
+pub(crate) fn seconds(value: f64, flag: &str, zero: Zero) -> Result<Duration, String> {
+    let bound = match zero {
+        Zero::Allowed => ">= 0",
+        Zero::Refused => "> 0",
+    };
     Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("--{what} must be a number of seconds >= 0, not {value}"))
+        .ok()
+        .filter(|d| zero == Zero::Allowed || !d.is_zero())
+        .ok_or_else(|| format!("--{flag} must be a number of seconds {bound}, not {value}"))
 }
 
 fn acquire_cmd(path: PathBuf, lock_file: bool, timeout: f64, hold: f64) -> ExitCode {
-    let (timeout, hold) = match (seconds(timeout, "timeout"), seconds(hold, "hold")) {
+    let (timeout, hold) = match (
+        seconds(timeout, "timeout", Zero::Allowed),
+        seconds(hold, "hold", Zero::Allowed),
+    ) {
         (Ok(t), Ok(h)) => (t, h),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("rvlf acquire: {e}");
@@ -315,5 +338,29 @@ fn golden_cmd(action: GoldenAction) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_refuses_zero_only_where_asked() {
+        assert_eq!(seconds(0.0, "hold", Zero::Allowed), Ok(Duration::ZERO));
+        assert_eq!(
+            seconds(1.5, "timeout", Zero::Refused),
+            Ok(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            seconds(0.0, "timeout", Zero::Refused),
+            Err("--timeout must be a number of seconds > 0, not 0".into())
+        );
+        assert_eq!(
+            seconds(-1.0, "hold", Zero::Allowed),
+            Err("--hold must be a number of seconds >= 0, not -1".into())
+        );
+        assert!(seconds(f64::NAN, "timeout", Zero::Allowed).is_err());
+        assert!(seconds(f64::INFINITY, "timeout", Zero::Refused).is_err());
     }
 }

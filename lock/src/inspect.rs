@@ -11,7 +11,7 @@ use crate::driver::{now_ns, probe_pid, Driver};
 use crate::host::local_hostname;
 use crate::machine::{FileKind, FileSystem, ReadReply, Reply, Request};
 use crate::policy::{self, Contents, Facts, Liveness, Thresholds, Verdict};
-use crate::record::{self, hex, offset, Hostname, RECORD_LEN};
+use crate::record::{self, hex, hex_spaced, offset, Hostname, RECORD_LEN};
 
 /// A lock file, decoded and judged.
 #[derive(Debug, Clone)]
@@ -221,7 +221,7 @@ impl Inspection {
         let b = &self.bytes;
         if b.len() != RECORD_LEN {
             for (row, chunk) in b.chunks(16).enumerate() {
-                let _ = writeln!(out, "{:#06x}  {}", row * 16, spaced(chunk));
+                let _ = writeln!(out, "{:#06x}  {}", row * 16, hex_spaced(chunk));
             }
             if b.is_empty() {
                 let _ = writeln!(out, "(empty)");
@@ -236,7 +236,13 @@ impl Inspection {
                 } else {
                     String::new()
                 };
-                let _ = writeln!(out, "{:#06x}  {:<48} {}", at + i * 16, spaced(chunk), label);
+                let _ = writeln!(
+                    out,
+                    "{:#06x}  {:<48} {}",
+                    at + i * 16,
+                    hex_spaced(chunk),
+                    label
+                );
             }
         }
         // Trim the padding that the last column leaves on rows without a label.
@@ -353,11 +359,6 @@ fn short(name: &Hostname) -> String {
     } else {
         format!("\"{}...\"", text.chars().take(36).collect::<String>())
     }
-}
-
-fn spaced(bytes: &[u8]) -> String {
-    let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    parts.join(" ")
 }
 
 fn printable(bytes: &[u8]) -> String {

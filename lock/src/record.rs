@@ -359,7 +359,8 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hex_spaced(bytes: &[u8]) -> String {
+/// Lowercase hex, one space between bytes: "46 4c 56 52".
+pub fn hex_spaced(bytes: &[u8]) -> String {
     let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
     parts.join(" ")
 }

@@ -4,13 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use super::case::{Target, Timeouts};
 use super::client::{self, Spec};
 use super::runner::{self, Config, Expectations, Selection};
 use super::{cases, report, serve};
-use crate::cli::ConformArgs;
+use crate::cli::{seconds, ConformArgs, Zero};
 use crate::variant::{self, REFERENCE};
 use crate::{say, say_raw};
 
@@ -64,13 +63,6 @@ pub fn reference_command(mutant_name: Option<&str>) -> Result<String, String> {
     })
 }
 
-fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("--{flag} must be a number of seconds > 0, not {value}"))
-}
-
 /// The scratch root of the run in progress, for the Ctrl-C handler.
 static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
 /// Set by the Ctrl-C handler.
@@ -114,10 +106,10 @@ fn config(args: &ConformArgs) -> Result<Config, String> {
         },
         jobs,
         timeouts: Timeouts {
-            request: seconds(args.request_timeout, "request-timeout")?,
-            case: seconds(args.case_timeout, "case-timeout")?,
+            request: seconds(args.request_timeout, "request-timeout", Zero::Refused)?,
+            case: seconds(args.case_timeout, "case-timeout", Zero::Refused)?,
         },
-        global: seconds(args.timeout, "timeout")?,
+        global: seconds(args.timeout, "timeout", Zero::Refused)?,
         expectations,
         scratch: args.scratch.clone().unwrap_or_else(std::env::temp_dir),
     })

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::engine::{self, Config, Scenario, Variant};
 use super::{check, faults, history, report};
+use crate::cli::{seconds, Zero};
 use crate::{say, say_raw};
 
 /// Options of `rvlf stress`.
@@ -75,19 +76,15 @@ pub struct StressArgs {
     pub timeout: f64,
 }
 
-fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("--{flag} must be a number of seconds > 0, not {value}"))
-}
-
 /// The run these arguments ask for.
 pub fn config(args: &StressArgs) -> Result<Config, String> {
     let seed = args.seed.unwrap_or_else(faults::random_seed);
     let mut c = Config::new(args.scenario, args.variant, seed);
     c.writers = args.writers;
-    c.duration = args.duration.map(|d| seconds(d, "duration")).transpose()?;
+    c.duration = args
+        .duration
+        .map(|d| seconds(d, "duration", Zero::Refused))
+        .transpose()?;
     c.count = match (args.count, c.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
@@ -109,7 +106,7 @@ pub fn config(args: &StressArgs) -> Result<Config, String> {
     c.pause_every = args.pause_every;
     c.history = args.history.clone();
     c.progress = engine::stderr_is_terminal();
-    c.timeout = seconds(args.timeout, "timeout")?;
+    c.timeout = seconds(args.timeout, "timeout", Zero::Refused)?;
     Ok(c)
 }
 

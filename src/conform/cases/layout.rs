@@ -61,14 +61,6 @@ fn u32_at(bytes: &[u8], at: usize, name: &str) -> Result<u32, Problem> {
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-fn spaced(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn case(
     id: &str,
     section: &'static str,
@@ -182,7 +174,7 @@ fn check_magic(ctx: &mut Ctx) -> Result<(), Problem> {
     };
     Err(Problem::Fail(format!(
         "expected magic 46 4c 56 52, found {}{note}",
-        spaced(magic)
+        record::hex_spaced(magic)
     )))
 }
 
@@ -246,7 +238,7 @@ pub(super) fn describe_name_field(field: &[u8]) -> String {
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
     let name = record::Hostname::new(field[..end].to_vec())
         .map(|h| format!("{:?}", h.to_string()))
-        .unwrap_or_else(|_| spaced(&field[..end]));
+        .unwrap_or_else(|_| record::hex_spaced(&field[..end]));
     let padding = &field[end..];
     let nonzero = padding.iter().filter(|&&b| b != 0).count();
     match (padding.is_empty(), nonzero) {
