@@ -9,26 +9,9 @@ use clap::{Parser, Subcommand};
 
 use rvlf_lock::{inspect, lock_path_for, AcquireError, Options, WriterLock};
 use rvlf_lock::machine::Released;
+use crate::args::{seconds, Zero};
+use crate::conform::cli::ConformArgs;
 use crate::golden;
-
-/// Print a line on stdout. A closed stdout (a pipe whose reader has gone) is
-/// not an error worth dying for: a dying `rvlf acquire` would leave its lock.
-#[macro_export]
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
-/// Print without a newline, like [`say!`].
-#[macro_export]
-macro_rules! say_raw {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($arg)*);
-    }};
-}
 
 /// Reference implementation and test harness of the RVF writer-lock protocol (RVLF v1).
 ///
@@ -105,52 +88,6 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, clap::Args)]
-pub struct ConformArgs {
-    /// The implementation's adapter, a shell command (default: the reference, `rvlf adapter`).
-    #[arg(long, value_name = "COMMAND")]
-    pub adapter: Option<String>,
-    /// Test the reference with one deliberate defect instead (`rvlf adapter --list-mutants`).
-    #[arg(long, value_name = "NAME", conflicts_with = "adapter")]
-    pub mutant: Option<String>,
-    /// Known failures: one `<case-id> <reason>` per line; a listed case that passes is an error.
-    #[arg(long, value_name = "FILE")]
-    pub expect: Option<PathBuf>,
-    /// Run only cases whose id matches this glob (repeatable; `*` and `?`).
-    #[arg(long = "run", value_name = "GLOB")]
-    pub run: Vec<String>,
-    /// Leave out cases whose id matches this glob (repeatable).
-    #[arg(long = "skip", value_name = "GLOB")]
-    pub skip: Vec<String>,
-    /// Run only cases at least this strict: MUST, SHOULD or MAY.
-    #[arg(long, value_name = "LEVEL")]
-    pub level: Option<crate::conform::case::Level>,
-    /// List the selected cases and exit.
-    #[arg(long)]
-    pub list: bool,
-    /// How many independent cases run at once (contention cases always run alone).
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Seconds an adapter has to answer one request before it is judged to hang.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub request_timeout: f64,
-    /// Seconds one case may take.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    pub case_timeout: f64,
-    /// Seconds the whole run may take; cases not started by then are not run.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
-    pub timeout: f64,
-    /// Also write the report as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Also write the report as JUnit XML to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Where scratch directories go (default: the system's temporary directory).
-    #[arg(long, value_name = "DIR")]
-    pub scratch: Option<PathBuf>,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum GoldenAction {
     /// Rewrite every fixture and manifest.json from the code, deterministically.
@@ -214,31 +151,6 @@ fn inspect_cmd(file: &std::path::Path, json: bool) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// Whether a flag given in seconds may be 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Zero {
-    /// 0 means something: `rvlf acquire --timeout 0` tries once, `--hold 0`
-    /// releases at once.
-    Allowed,
-    /// The flag bounds something that takes time (a run, a case, a request):
-    /// 0 would end it before it starts.
-    Refused,
-}
-
-/// `value` seconds of the flag `--flag` as a [`Duration`]. Negative, NaN,
-/// infinite and too large values are refused, and so is 0 unless `zero`
-/// allows it; the error names the flag and the value.
-pub(crate) fn seconds(value: f64, flag: &str, zero: Zero) -> Result<Duration, String> {
-    let bound = match zero {
-        Zero::Allowed => ">= 0",
-        Zero::Refused => "> 0",
-    };
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| zero == Zero::Allowed || !d.is_zero())
-        .ok_or_else(|| format!("--{flag} must be a number of seconds {bound}, not {value}"))
 }
 
 fn acquire_cmd(path: PathBuf, lock_file: bool, timeout: f64, hold: f64) -> ExitCode {
@@ -338,29 +250,5 @@ fn golden_cmd(action: GoldenAction) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seconds_refuses_zero_only_where_asked() {
-        assert_eq!(seconds(0.0, "hold", Zero::Allowed), Ok(Duration::ZERO));
-        assert_eq!(
-            seconds(1.5, "timeout", Zero::Refused),
-            Ok(Duration::from_millis(1500))
-        );
-        assert_eq!(
-            seconds(0.0, "timeout", Zero::Refused),
-            Err("--timeout must be a number of seconds > 0, not 0".into())
-        );
-        assert_eq!(
-            seconds(-1.0, "hold", Zero::Allowed),
-            Err("--hold must be a number of seconds >= 0, not -1".into())
-        );
-        assert!(seconds(f64::NAN, "timeout", Zero::Allowed).is_err());
-        assert!(seconds(f64::INFINITY, "timeout", Zero::Refused).is_err());
     }
 }

@@ -15,6 +15,10 @@
 //! Its library API serves the `rvlf` command and this repository's tests; it
 //! is not meant to be depended on.
 
+#[macro_use]
+mod output;
+
+pub mod args;
 pub mod cli;
 pub mod conform;
 pub mod flaws;

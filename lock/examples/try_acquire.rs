@@ -31,7 +31,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     match lock.release()? {
         Released::Released => println!("released"),
         Released::Lost(how) => println!("lost: the lock was taken over ({how:?})"),
-        other => println!("release: {other:?}"),
     }
     Ok(())
 }

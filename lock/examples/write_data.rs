@@ -27,7 +27,6 @@ fn main() -> Result<(), Box<dyn Error>> {
         Released::Lost(how) => {
             return Err(format!("the lock was taken over while writing: {how:?}").into())
         }
-        other => return Err(format!("release: {other:?}").into()),
     }
     print!("{}", fs::read_to_string(&data)?);
     Ok(())

@@ -2,13 +2,12 @@
 //! lock machinery kills that process with SIGKILL the moment it reaches it —
 //! as a power cut or `kill -9` would, at exactly that step of the protocol.
 //!
-//! Points are checked in `machine::run` around each request, so every driver
+//! `machine::run` says which point each request reaches, so every driver
 //! (real or simulated) has them. They exist only with the `failpoints`
 //! feature; unarmed, a check is one atomic load.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::machine::{Phase, Reply, Request};
 
 /// Where a process can be made to die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,37 +63,16 @@ pub fn arm(point: Option<Point>) {
     ARMED.store(point.map_or(0, |p| p as u8), Ordering::SeqCst);
 }
 
-fn die_if(point: Point) {
+/// Whether any point is armed in this process: one atomic load.
+pub fn armed() -> bool {
+    ARMED.load(Ordering::Relaxed) != 0
+}
+
+/// The lock has reached `point`: if it is the armed one, this process dies
+/// here, by SIGKILL.
+pub fn reached(point: Point) {
     if ARMED.load(Ordering::Relaxed) == point as u8 {
         // SIGKILL cannot be caught: nothing after this line runs.
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
-/// Called before a request is performed.
-pub fn before(phase: Phase, request: &Request) {
-    if ARMED.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    match (phase, request) {
-        (Phase::Acquire, Request::Unlink) => die_if(Point::BeforeBreakUnlink),
-        (Phase::Release, Request::Unlink) => die_if(Point::BeforeReleaseUnlink),
-        _ => {}
-    }
-}
-
-/// Called after a request was performed, with its reply.
-pub fn after(phase: Phase, request: &Request, reply: &Reply) {
-    if ARMED.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    match (phase, request, reply) {
-        // Published, or (create-then-write) written: the lock is now held.
-        (Phase::Acquire, Request::Publish { .. }, Reply::Published { .. })
-        | (Phase::Acquire, Request::Write { .. }, Reply::Written) => die_if(Point::AfterPublish),
-        (Phase::Acquire, Request::Read { .. }, Reply::Read(_)) => die_if(Point::AfterRead),
-        (Phase::Acquire, Request::Unlink, Reply::Unlinked) => die_if(Point::AfterBreakUnlink),
-        (Phase::Release, Request::Unlink, Reply::Unlinked) => die_if(Point::AfterReleaseUnlink),
-        _ => {}
     }
 }

@@ -9,7 +9,6 @@
 //! match lock.release()? {
 //!     Released::Released => {}
 //!     Released::Lost(how) => eprintln!("lock was taken over: {how:?}"),
-//!     _ => {}
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -929,10 +929,10 @@ pub fn run<M: Machine, F: FileSystem + ?Sized>(
             Action::Do(request) => request,
         };
         #[cfg(feature = "failpoints")]
-        crate::failpoint::before(M::PHASE, &request);
+        crash_points::before(M::PHASE, &request);
         let reply = fs.perform(&request);
         #[cfg(feature = "failpoints")]
-        crate::failpoint::after(M::PHASE, &request, &reply);
+        crash_points::after(M::PHASE, &request, &reply);
         match (&request, &reply) {
             (_, Reply::Published { file, .. }) => open.push(*file),
             (
@@ -953,5 +953,44 @@ pub fn run<M: Machine, F: FileSystem + ?Sized>(
                 return Err(e);
             }
         };
+    }
+}
+
+/// Which crash point of `crate::failpoint` each step of a machine reaches.
+#[cfg(feature = "failpoints")]
+mod crash_points {
+    use super::{Phase, Reply, Request};
+    use crate::failpoint::{armed, reached, Point};
+
+    /// Before `request` is performed.
+    pub fn before(phase: Phase, request: &Request) {
+        if !armed() {
+            return;
+        }
+        match (phase, request) {
+            (Phase::Acquire, Request::Unlink) => reached(Point::BeforeBreakUnlink),
+            (Phase::Release, Request::Unlink) => reached(Point::BeforeReleaseUnlink),
+            _ => {}
+        }
+    }
+
+    /// After `request` was performed and answered `reply`.
+    pub fn after(phase: Phase, request: &Request, reply: &Reply) {
+        if !armed() {
+            return;
+        }
+        match (phase, request, reply) {
+            // Published, or (create-then-write) written: the lock is now held.
+            (Phase::Acquire, Request::Publish { .. }, Reply::Published { .. })
+            | (Phase::Acquire, Request::Write { .. }, Reply::Written) => {
+                reached(Point::AfterPublish)
+            }
+            (Phase::Acquire, Request::Read { .. }, Reply::Read(_)) => reached(Point::AfterRead),
+            (Phase::Acquire, Request::Unlink, Reply::Unlinked) => reached(Point::AfterBreakUnlink),
+            (Phase::Release, Request::Unlink, Reply::Unlinked) => {
+                reached(Point::AfterReleaseUnlink)
+            }
+            _ => {}
+        }
     }
 }

@@ -9,9 +9,56 @@ use super::case::{Target, Timeouts};
 use super::client::{self, Spec};
 use super::runner::{self, Config, Expectations, Selection};
 use super::{cases, report, serve};
-use crate::cli::{seconds, ConformArgs, Zero};
+use crate::args::{seconds, Zero};
 use crate::variant::{self, REFERENCE};
 use crate::{say, say_raw};
+
+/// Options of `rvlf conform`.
+#[derive(Debug, clap::Args)]
+pub struct ConformArgs {
+    /// The implementation's adapter, a shell command (default: the reference, `rvlf adapter`).
+    #[arg(long, value_name = "COMMAND")]
+    pub adapter: Option<String>,
+    /// Test the reference with one deliberate defect instead (`rvlf adapter --list-mutants`).
+    #[arg(long, value_name = "NAME", conflicts_with = "adapter")]
+    pub mutant: Option<String>,
+    /// Known failures: one `<case-id> <reason>` per line; a listed case that passes is an error.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// Run only cases whose id matches this glob (repeatable; `*` and `?`).
+    #[arg(long = "run", value_name = "GLOB")]
+    pub run: Vec<String>,
+    /// Leave out cases whose id matches this glob (repeatable).
+    #[arg(long = "skip", value_name = "GLOB")]
+    pub skip: Vec<String>,
+    /// Run only cases at least this strict: MUST, SHOULD or MAY.
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<crate::conform::case::Level>,
+    /// List the selected cases and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// How many independent cases run at once (contention cases always run alone).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Seconds an adapter has to answer one request before it is judged to hang.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub request_timeout: f64,
+    /// Seconds one case may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub case_timeout: f64,
+    /// Seconds the whole run may take; cases not started by then are not run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    pub timeout: f64,
+    /// Also write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write the report as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Where scratch directories go (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+}
 
 /// `rvlf adapter [--mutant NAME]`: serve the protocol on stdin/stdout.
 pub fn adapter(mutant_name: Option<&str>, list: bool) -> ExitCode {

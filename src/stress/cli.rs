@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::engine::{self, Config, Scenario, Variant};
 use super::{check, faults, history, report};
-use crate::cli::{seconds, Zero};
+use crate::args::{seconds, Zero};
 use crate::{say, say_raw};
 
 /// Options of `rvlf stress`.

@@ -214,6 +214,6 @@ mod tests {
         c.scenario = Scenario::Pause;
         c.mix = false;
         // The paused writer stops itself, so it is always the library.
-        assert_eq!(c.implementations()[..2], ["seed", "adapter: x"]);
+        assert_eq!(c.implementations()[..2], ["original", "adapter: x"]);
     }
 }
