@@ -188,11 +188,12 @@ fn protocol_writer(lock: &Path, end: u64, wait: Wait, work: Work, holds: &mut Ve
             return;
         }
         let timeout = Duration::from_nanos(end - now);
-        let held = match WriterLock::acquire_file_timeout(lock, timeout, Options::default().wait(wait)) {
-            Ok(held) => held,
-            Err(AcquireError::TimedOut { .. }) => return,
-            Err(e) => panic!("acquire: {e}"),
-        };
+        let held =
+            match WriterLock::acquire_file_timeout(lock, timeout, Options::default().wait(wait)) {
+                Ok(held) => held,
+                Err(AcquireError::TimedOut { .. }) => return,
+                Err(e) => panic!("acquire: {e}"),
+            };
         let acquired = now_ns();
         pause(work.inside);
         let release = now_ns();

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use rvlf::conform::case::{Level, Target, Timeouts, Verdict};
+use rvlf::conform::cases;
 use rvlf::conform::client::Spec;
 use rvlf::conform::runner::{self, Config, Expectations, Report, Selection};
-use rvlf::conform::cases;
 use rvlf::variant;
 
 /// The rvlf binary cargo built for this test.

@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use rvlf_lock::{inspect, lock_path_for, AcquireError, Options, WriterLock};
-use rvlf_lock::machine::Released;
 use crate::args::{seconds, Zero};
 use crate::conform::cli::ConformArgs;
 use crate::golden;
+use crate::{say, say_raw};
+use rvlf_lock::machine::Released;
+use rvlf_lock::{inspect, lock_path_for, AcquireError, Options, WriterLock};
 
 /// Reference implementation and test harness of the RVF writer-lock protocol (RVLF v1).
 ///
@@ -181,11 +181,7 @@ fn acquire_cmd(path: PathBuf, lock_file: bool, timeout: f64, hold: f64) -> ExitC
             return ExitCode::from(1);
         }
         Err(AcquireError::TimedOut { waited, last, .. }) => {
-            say!(
-                "timed out after {:.3} s: {}",
-                waited.as_secs_f64(),
-                last
-            );
+            say!("timed out after {:.3} s: {}", waited.as_secs_f64(), last);
             return ExitCode::from(1);
         }
         Err(e) => {

@@ -20,8 +20,8 @@ use serde::Serialize;
 
 use rvlf_lock::driver::{self, Driver};
 use rvlf_lock::machine::{
-    self, Acquire, Acquired, FileId, FileSystem, Held, Params, ReadReply, Release, Reply,
-    Request, Rules, READ_LIMIT,
+    self, Acquire, Acquired, FileId, FileSystem, Held, Params, ReadReply, Release, Reply, Request,
+    Rules, READ_LIMIT,
 };
 use rvlf_lock::policy::{self, Contents, Facts, Thresholds, Verdict};
 use rvlf_lock::record::{self, offset, DecodeError, Hostname, Record, WriterId, RECORD_LEN};
@@ -278,7 +278,11 @@ impl FlawedFs {
     fn create_unguarded(&mut self) -> Result<Reply, Errno> {
         let flags =
             OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-        match open(self.lock_path.as_path(), flags, Mode::from_bits_truncate(0o644)) {
+        match open(
+            self.lock_path.as_path(),
+            flags,
+            Mode::from_bits_truncate(0o644),
+        ) {
             Ok(fd) => {
                 let st = fstat(&fd)?;
                 let id = driver::meta(&st).id;

@@ -15,7 +15,6 @@
 //! Its library API serves the `rvlf` command and this repository's tests; it
 //! is not meant to be depended on.
 
-#[macro_use]
 mod output;
 
 pub mod args;

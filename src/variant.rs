@@ -59,9 +59,9 @@ pub const BROKEN: &[Variant] = &[
         name: "partial-record",
         defect: "§10 defect 1: creates then writes, and deletes files that do not decode",
         flaws: Flaws {
-        create_then_write: true,
-        malformed_is_garbage: true,
-        ..Flaws::NONE
+            create_then_write: true,
+            malformed_is_garbage: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -69,8 +69,8 @@ pub const BROKEN: &[Variant] = &[
         name: "create-then-write",
         defect: "publishes by creating the lock file, then writing it: partial records are visible",
         flaws: Flaws {
-        create_then_write: true,
-        ..Flaws::NONE
+            create_then_write: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -78,8 +78,8 @@ pub const BROKEN: &[Variant] = &[
         name: "malformed-is-garbage",
         defect: "deletes a lock file that does not decode, whatever its age",
         flaws: Flaws {
-        malformed_is_garbage: true,
-        ..Flaws::NONE
+            malformed_is_garbage: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -87,8 +87,8 @@ pub const BROKEN: &[Variant] = &[
         name: "unguarded-break",
         defect: "§10 defect 2: breaks a stale lock without the flock guard and re-check",
         flaws: Flaws {
-        unguarded_break: true,
-        ..Flaws::NONE
+            unguarded_break: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -96,8 +96,8 @@ pub const BROKEN: &[Variant] = &[
         name: "unsafe-reads",
         defect: "§10 defect 3: reads the lock path following symlinks, blocking, to the end",
         flaws: Flaws {
-        unsafe_reads: true,
-        ..Flaws::NONE
+            unsafe_reads: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -105,8 +105,8 @@ pub const BROKEN: &[Variant] = &[
         name: "hostname-from-env",
         defect: "§10 defect 4: host identity from $HOSTNAME, not gethostname(2)",
         flaws: Flaws {
-        env_hostname: true,
-        ..Flaws::NONE
+            env_hostname: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -114,8 +114,8 @@ pub const BROKEN: &[Variant] = &[
         name: "untruncated-compare",
         defect: "§10 defect 4: compares the whole local host name with the stored, truncated one",
         flaws: Flaws {
-        untruncated_compare: true,
-        ..Flaws::NONE
+            untruncated_compare: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -123,8 +123,8 @@ pub const BROKEN: &[Variant] = &[
         name: "untruncated-hostname",
         defect: "writes up to 64 bytes of the host name, leaving no NUL",
         flaws: Flaws {
-        untruncated_write: true,
-        ..Flaws::NONE
+            untruncated_write: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -132,8 +132,8 @@ pub const BROKEN: &[Variant] = &[
         name: "trusted-pids",
         defect: "§10 defect 5: PID 0 and PIDs >= 2^31 are probed and look alive",
         flaws: Flaws {
-        trusted_pids: true,
-        ..Flaws::NONE
+            trusted_pids: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -141,8 +141,8 @@ pub const BROKEN: &[Variant] = &[
         name: "unchecked-checksum",
         defect: "§10 defect 6: trusts a record whatever its checksum",
         flaws: Flaws {
-        unchecked_checksum: true,
-        ..Flaws::NONE
+            unchecked_checksum: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -150,8 +150,8 @@ pub const BROKEN: &[Variant] = &[
         name: "future-never-expires",
         defect: "§10 defect 6: age from the timestamp alone; a future timestamp never expires",
         flaws: Flaws {
-        timestamp_age_only: true,
-        ..Flaws::NONE
+            timestamp_age_only: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -159,8 +159,8 @@ pub const BROKEN: &[Variant] = &[
         name: "crc32c",
         defect: "writes and checks CRC32C instead of CRC-32 (IEEE)",
         flaws: Flaws {
-        crc32c: true,
-        ..Flaws::NONE
+            crc32c: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -168,8 +168,8 @@ pub const BROKEN: &[Variant] = &[
         name: "big-endian-magic",
         defect: "writes the magic big-endian (\"RVLF\") and accepts it",
         flaws: Flaws {
-        big_endian_magic: true,
-        ..Flaws::NONE
+            big_endian_magic: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -177,8 +177,8 @@ pub const BROKEN: &[Variant] = &[
         name: "no-owner-check",
         defect: "release unlinks the lock without checking that it is still ours",
         flaws: Flaws {
-        release_unchecked: true,
-        ..Flaws::NONE
+            release_unchecked: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -186,8 +186,8 @@ pub const BROKEN: &[Variant] = &[
         name: "release-by-id-only",
         defect: "release checks the writer id but not the file identity",
         flaws: Flaws {
-        release_by_id_only: true,
-        ..Flaws::NONE
+            release_by_id_only: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -195,8 +195,8 @@ pub const BROKEN: &[Variant] = &[
         name: "stale-whenever-dead",
         defect: "a dead holder's lock is stale at once, whatever its age",
         flaws: Flaws {
-        stale_when_dead: true,
-        ..Flaws::NONE
+            stale_when_dead: true,
+            ..Flaws::NONE
         },
         thresholds: Thresholds::V1,
     },
@@ -235,7 +235,8 @@ pub const BROKEN: &[Variant] = &[
         defect: "malformed-file threshold off by one: 301 s",
         flaws: Flaws::NONE,
         thresholds: Thresholds::V1.malformed(secs(301)),
-    },];
+    },
+];
 
 /// The variant called `name` (the reference, a broken one, or an alias).
 pub fn find(name: &str) -> Option<&'static Variant> {

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use rvlf_lock::failpoint::Point;
 use rvlf::stress::check::{self, render_first_violation};
 use rvlf::stress::faults::{self, Fault};
 use rvlf::stress::history;
 use rvlf::stress::{report, Config, Outcome, Scenario, Variant};
 use rvlf::variant::{self, REFERENCE};
+use rvlf_lock::failpoint::Point;
 
 fn main() {
     let mut args = Arguments::from_args();

@@ -12,15 +12,15 @@ use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use rvlf_lock::machine::{
-    run, Acquire, Acquired, Action, Busy, FileKind, FileSystem, Held, LockError, Lost,
-    Machine, Params, ReadReply, Release, Released, Reply, Request,
-};
-use rvlf_lock::policy::{Contents, Thresholds};
-use rvlf_lock::record::{decode, encode, DecodeError, Hostname, Record, WriterId, RECORD_LEN};
 use rvlf::flaws::Flaws;
 use rvlf::sim::{Event, Links, Sim};
 use rvlf::variant::VariantRules;
+use rvlf_lock::machine::{
+    run, Acquire, Acquired, Action, Busy, FileKind, FileSystem, Held, LockError, Lost, Machine,
+    Params, ReadReply, Release, Released, Reply, Request,
+};
+use rvlf_lock::policy::{Contents, Thresholds};
+use rvlf_lock::record::{decode, encode, DecodeError, Hostname, Record, WriterId, RECORD_LEN};
 
 const S: i128 = 1_000_000_000;
 /// The simulated wall clock at the start of every test.
@@ -138,7 +138,10 @@ fn acquire_held(sim: &mut Sim, pid: u32) -> Held {
 }
 
 fn release(sim: &mut Sim, pid: u32, held: Held, flaws: Flaws) -> Result<Released, LockError> {
-    run(&mut Release::with_rules(held, rules(flaws)), &mut sim.process(pid))
+    run(
+        &mut Release::with_rules(held, rules(flaws)),
+        &mut sim.process(pid),
+    )
 }
 
 /// A world at T0 with the given processes alive.

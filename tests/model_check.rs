@@ -12,9 +12,9 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use rvlf_lock::machine::Request;
 use rvlf::model::{self, Bounds, LockModel, Outcome, Phase, State, Step};
 use rvlf::variant::{self, Variant, REFERENCE};
+use rvlf_lock::machine::Request;
 use rvlf_lock::record::RECORD_LEN;
 use stateright::Model;
 
@@ -287,7 +287,8 @@ fn a_counterexample_timeline_shows_each_step_and_the_lock_path() {
         .iter()
         .position(|l| l.contains("unlink the lock path -> unlinked"))
         .expect("the deletion is a step");
-    assert!(lines[unlink].starts_with("  7. P1 (pid 102) acquire:"));
+    // The original never tries a link; its refusal is one step that changes nothing.
+    assert!(lines[unlink].starts_with("  9. P1 (pid 102) acquire:"));
     assert_eq!(
         lines.last().copied(),
         Some("     VIOLATES: a break unlinks only a stale lock")
@@ -303,7 +304,8 @@ fn recovery_property_fails_when_a_live_process_sits_on_the_guard() {
     // Process 1 opens the planted lock and takes its guard, then stops.
     let reply = state.sim.perform(102, &Request::Read { keep_open: true });
     let rvlf_lock::machine::Reply::Read(rvlf_lock::machine::ReadReply::Found {
-        file: Some(file), ..
+        file: Some(file),
+        ..
     }) = reply
     else {
         panic!("the planted lock is readable")

@@ -8,7 +8,6 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-
 /// Where a process can be made to die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]

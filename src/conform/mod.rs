@@ -2,8 +2,8 @@
 //! adapter process (conformance/ADAPTER.md) and judge it case by case.
 //!
 //! - [`wire`]: the adapter protocol's lines; [`client`]: the harness side of
-//!   it; [`serve`]: the reference's own adapter; [`mutant`]: the reference
-//!   with one named defect.
+//!   it; [`serve`]: the reference's own adapter, as any variant of
+//!   `crate::variant` (the reference with a named defect).
 //! - [`case`]: what a case is and may do; [`cases`]: the catalogue;
 //!   [`runner`]: selection, scheduling, deadlines, verdicts; [`report`]:
 //!   the human table, JSON and JUnit.

@@ -15,10 +15,10 @@ use super::wire::{
 };
 use crate::variant::{Lock, Variant};
 use rvlf_lock::machine::Rules;
-use rvlf_lock::AcquireError;
 use rvlf_lock::machine::{LockError, Released};
 use rvlf_lock::policy::{Contents, Facts, Liveness};
 use rvlf_lock::record::{hex, DecodeError};
+use rvlf_lock::AcquireError;
 
 /// Serve requests from `input` until it ends, replying on `output`.
 pub fn serve(
@@ -94,18 +94,16 @@ fn answer(line: &str, variant: &Variant, held: &mut HashMap<String, Lock>) -> Re
 
 fn run(command: Command, variant: &Variant, held: &mut HashMap<String, Lock>) -> Outcome {
     match command {
-        Command::TryAcquire { path } => {
-            match variant.try_acquire_file(Path::new(&path)) {
-                Ok(lock) => {
-                    let writer_id = hex(&lock.record().writer_id.0);
-                    held.insert(path, lock);
-                    Outcome::Acquired { writer_id }
-                }
-                Err(AcquireError::Busy { .. } | AcquireError::TimedOut { .. }) => Outcome::Busy,
-                Err(AcquireError::Lock { source, .. }) => lock_error(&source),
-                Err(e) => error("other", e.to_string()),
+        Command::TryAcquire { path } => match variant.try_acquire_file(Path::new(&path)) {
+            Ok(lock) => {
+                let writer_id = hex(&lock.record().writer_id.0);
+                held.insert(path, lock);
+                Outcome::Acquired { writer_id }
             }
-        }
+            Err(AcquireError::Busy { .. } | AcquireError::TimedOut { .. }) => Outcome::Busy,
+            Err(AcquireError::Lock { source, .. }) => lock_error(&source),
+            Err(e) => error("other", e.to_string()),
+        },
         Command::Release { path } => match held.remove(&path) {
             None => error("not-held", format!("this adapter holds no lock at {path}")),
             Some(lock) => match lock.release() {
@@ -197,7 +195,13 @@ mod tests {
 
     fn exchange(input: &str) -> Vec<Value> {
         let mut out = Vec::new();
-        serve("test", &crate::variant::REFERENCE, input.as_bytes(), &mut out).expect("serve");
+        serve(
+            "test",
+            &crate::variant::REFERENCE,
+            input.as_bytes(),
+            &mut out,
+        )
+        .expect("serve");
         String::from_utf8(out)
             .expect("utf-8")
             .lines()

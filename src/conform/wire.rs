@@ -176,7 +176,7 @@ impl Outcome {
 
 /// Bytes from lowercase or uppercase hex.
 pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("hex string of odd length {}", s.len()));
     }
     (0..s.len())

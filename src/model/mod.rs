@@ -24,14 +24,14 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
 
+use crate::sim::Sim;
+use crate::variant::{Variant, VariantRules};
 use rvlf_lock::machine::{
     self, Acquire, Acquired, Action, FileId, Held, LockError, Meta, Params, ReadReply, Release,
     Released, Reply, Request,
 };
 use rvlf_lock::policy::{self, Contents, Facts, Liveness, Thresholds};
 use rvlf_lock::record::{self, Hostname, Record, WriterId};
-use crate::sim::Sim;
-use crate::variant::{Variant, VariantRules};
 
 mod cli;
 mod timeline;

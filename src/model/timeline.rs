@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 use stateright::{Expectation, Model, Path};
 
 use super::{LockModel, State, Step, S, T0};
+use crate::sim::Sim;
 use rvlf_lock::machine::{Busy, Lost, Meta, ReadReply, Reply, Request};
 use rvlf_lock::policy::Contents;
 use rvlf_lock::record::{self, WriterId, RECORD_LEN};
-use crate::sim::Sim;
 
 /// The numbered steps of `path`: who did what, what it got, and what is at
 /// the lock path afterwards; the step that breaks a property says which.

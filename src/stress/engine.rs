@@ -25,8 +25,8 @@ use super::shared::{Shared, Totals, GO_STOP};
 use super::spawn::{self, Host};
 use super::sys::{self, SignalMask};
 use super::writer::{code, Backend, Job, Mode};
-use rvlf_lock::Options;
 use rvlf_lock::record::{self, Hostname, Record, WriterId, RECORD_LEN};
+use rvlf_lock::Options;
 
 /// How far into the past a dead holder's lock is moved: beyond every threshold.
 const AGE: Duration = Duration::from_secs(3600);
@@ -240,7 +240,8 @@ impl<'a> Run<'a> {
                 ledger_good: 0,
             })
             .collect();
-        let local_host = rvlf_lock::host::local_hostname().map_err(|e| format!("gethostname: {e}"))?;
+        let local_host =
+            rvlf_lock::host::local_hostname().map_err(|e| format!("gethostname: {e}"))?;
         let now = Instant::now();
         Ok(Run {
             config,

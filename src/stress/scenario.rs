@@ -143,7 +143,7 @@ impl Config {
     pub(super) fn backend(&self, index: usize) -> Backend {
         // The paused writer stops itself: it runs the library in-process.
         let paused = self.scenario == Scenario::Pause && index == 0;
-        let library_turn = self.mix && index % 2 == 0;
+        let library_turn = self.mix && index.is_multiple_of(2);
         match &self.adapter {
             Some(cmd) if !paused && !library_turn => Backend::Adapter(cmd.clone()),
             _ => Backend::Reference(self.variant),

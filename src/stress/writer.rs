@@ -27,9 +27,9 @@ use super::sys;
 use crate::conform::client::{Adapter, Spec};
 use crate::conform::wire::{unhex, Command, Outcome};
 use crate::variant::{Lock, Variant};
-use rvlf_lock::AcquireError;
 use rvlf_lock::machine::{Busy, Released};
 use rvlf_lock::record::{self, RECORD_LEN};
+use rvlf_lock::AcquireError;
 
 /// Exit codes of a writer process.
 pub mod code {
@@ -189,13 +189,11 @@ impl Client {
 
     fn try_acquire(&mut self) -> Attempt {
         match self {
-            Client::Reference { lock_path, variant } => {
-                match variant.try_acquire_file(lock_path) {
-                    Ok(lock) => Attempt::Acquired(Holding::Reference(lock)),
-                    Err(AcquireError::Busy { busy, .. }) => Attempt::Busy(busy),
-                    Err(e) => Attempt::Error(e.to_string()),
-                }
-            }
+            Client::Reference { lock_path, variant } => match variant.try_acquire_file(lock_path) {
+                Ok(lock) => Attempt::Acquired(Holding::Reference(lock)),
+                Err(AcquireError::Busy { busy, .. }) => Attempt::Busy(busy),
+                Err(e) => Attempt::Error(e.to_string()),
+            },
             Client::Adapter { adapter, lock_path } => {
                 let path = lock_path.to_string_lossy().into_owned();
                 match adapter.call(Command::TryAcquire { path }, ADAPTER_TIMEOUT) {
@@ -461,7 +459,7 @@ impl Writer<'_> {
         self.errors_in_row = 0;
         let seq = self.seq();
         let pause = match self.job.mode {
-            Mode::Pause { every } => (seq + 1) % every.max(1) == 0,
+            Mode::Pause { every } => (seq + 1).is_multiple_of(every.max(1)),
             _ => false,
         };
         if self.critical_section(&holding, seq, pause).is_err() {

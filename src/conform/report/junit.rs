@@ -31,7 +31,7 @@ use crate::conform::runner::{CaseResult, Report};
 ///   passed testcase's output is hidden by GitHub and GitLab front ends while a
 ///   skipped one is listed with its message.
 /// - A known failure (listed in `--expect` and did fail) is `<skipped>` with
-///   "known failure: <reason>".
+///   `known failure: <reason>`.
 /// - Harness or adapter start-up errors, which leave no results, become one
 ///   `<error>` testcase `harness::start-up` in a suite "harness", so that CI
 ///   shows the run as broken rather than empty.
