@@ -34,6 +34,10 @@ pub struct ModelCheckArgs {
     /// Start with a stale lock of a dead PID at the lock path.
     #[arg(long)]
     pub stale_lock: bool,
+    /// The simulated file system refuses hard links: publication takes the
+    /// create-then-write fallback of PROTOCOL.md §7.1.
+    #[arg(long)]
+    pub no_links: bool,
     /// The algorithm to check.
     /// Any name of `rvlf adapter --list-mutants`, or `reference`.
     #[arg(long, value_parser = variant::parse, default_value = "reference")]
@@ -78,6 +82,7 @@ impl ModelCheckArgs {
             crashes: if self.crashes { self.max_crashes } else { 0 },
             ticks: self.ticks,
             stale_lock: self.stale_lock,
+            no_links: self.no_links,
         })
     }
 }
@@ -125,8 +130,14 @@ pub fn report(outcome: &Outcome) -> String {
             ", starting from a stale lock of a dead PID"
         } else {
             ""
-        }
+        },
     );
+    if b.no_links {
+        let _ = writeln!(
+            out,
+            "the file system refuses hard links: every publication creates, then writes"
+        );
+    }
     let _ = writeln!(
         out,
         "states explored: {} unique ({} generated), max depth {}, time {:.2} s",

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
 
-use crate::sim::Sim;
+use crate::sim::{Links, Sim};
 use crate::variant::{Variant, VariantRules};
 use rvlf_lock::machine::{
     self, Acquire, Acquired, Action, FileId, Held, LockError, Meta, Params, ReadReply, Release,
@@ -69,6 +69,9 @@ pub struct Bounds {
     pub ticks: u8,
     /// Start with a stale lock of a dead PID at the lock path.
     pub stale_lock: bool,
+    /// The file system refuses hard links, so that publication is §7.1's
+    /// fallback: create the lock file (guarded), then write it, two steps.
+    pub no_links: bool,
 }
 
 impl Default for Bounds {
@@ -80,6 +83,7 @@ impl Default for Bounds {
             crashes: 0,
             ticks: 1,
             stale_lock: false,
+            no_links: false,
         }
     }
 }
@@ -560,7 +564,10 @@ impl Model for LockModel {
 
     fn init_states(&self) -> Vec<State> {
         let mut sim = Sim::new(T0);
-        sim.links = self.variant.links();
+        sim.links = match self.variant.links() {
+            Links::Work if self.bounds.no_links => Links::Refused,
+            links => links,
+        };
         let procs = (0..self.bounds.procs)
             .map(|i| {
                 let pid = FIRST_PID + i as u32;
