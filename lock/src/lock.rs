@@ -41,16 +41,18 @@ use crate::wait::{
 };
 
 /// How an acquire judges and waits. The default is the protocol's
-/// thresholds and event-driven waiting:
+/// thresholds and event-driven waiting; every writer of one data file must
+/// use the same thresholds.
 ///
-/// ```
+/// ```no_run
 /// use std::time::Duration;
-/// use rvlf_lock::{Options, Thresholds, Wait};
+/// use rvlf_lock::{Options, Thresholds, Wait, WriterLock};
 ///
 /// let options = Options::default()
 ///     .thresholds(Thresholds::V1.same_host(Duration::from_secs(60)))
 ///     .wait(Wait::Backoff);
-/// assert_eq!(options.get_wait(), Wait::Backoff);
+/// let lock = WriterLock::acquire_file_timeout("data.rvf.lock", Duration::from_secs(5), options)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -60,8 +62,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// Judge staleness by `thresholds` (PROTOCOL.md §6.1). Every writer of
-    /// one data file must use the same.
+    /// Judge staleness by `thresholds` (PROTOCOL.md §6.1).
     pub fn thresholds(mut self, thresholds: Thresholds) -> Self {
         self.thresholds = thresholds;
         self
@@ -71,16 +72,6 @@ impl Options {
     pub fn wait(mut self, wait: Wait) -> Self {
         self.wait = wait;
         self
-    }
-
-    /// The thresholds in use.
-    pub fn get_thresholds(&self) -> Thresholds {
-        self.thresholds
-    }
-
-    /// The way of waiting in use.
-    pub fn get_wait(&self) -> Wait {
-        self.wait
     }
 }
 
