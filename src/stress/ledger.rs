@@ -12,11 +12,11 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::files::{self, Access, Owned};
 use super::history::{Event, Kind, RecordView};
 use rvlf_lock::record::{self, hex, RECORD_LEN};
 
@@ -133,12 +133,21 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Create the ledger at `path`, where nothing may be yet.
+    pub fn create(path: &Path) -> std::io::Result<(Ledger, Owned)> {
+        let (owned, file) = Owned::create(path, Access::Append, 0o600)?;
+        Ok((Ledger { file }, owned))
+    }
+
+    /// Open an existing ledger: a regular file, not through a symbolic link.
     pub fn open(path: &Path) -> std::io::Result<Ledger> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)?;
+        let file = files::open_regular(path, Access::Append)?;
+        Ok(Ledger { file })
+    }
+
+    /// Open the ledger the harness created, if it is still that file.
+    pub fn open_owned(owned: &Owned) -> std::io::Result<Ledger> {
+        let file = owned.open(Access::Append)?;
         Ok(Ledger { file })
     }
 
@@ -157,8 +166,14 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn open(path: &Path, offset: u64) -> std::io::Result<Reader> {
-        let mut file = File::open(path)?;
+    /// Read the ledger the harness created from `offset` on, if it is still
+    /// that file.
+    pub fn open(owned: &Owned, offset: u64) -> std::io::Result<Reader> {
+        Reader::new(owned.open(Access::Read)?, &owned.path, offset)
+    }
+
+    /// Read `file` (the ledger at `path`) from `offset` on.
+    pub fn new(mut file: File, path: &Path, offset: u64) -> std::io::Result<Reader> {
         file.seek(SeekFrom::Start(offset))?;
         Ok(Reader {
             input: BufReader::with_capacity(1 << 16, file),
@@ -204,19 +219,19 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
 }
 
 /// After its writer died: check the entries from `from` on and cut off a
-/// torn last one. Returns the end of the last whole entry.
-pub fn repair(path: &Path, from: u64) -> Result<u64, String> {
-    let mut reader = match Reader::open(path, from) {
-        Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
+/// torn last one. Returns the end of the last whole entry. Reads and cuts
+/// through one descriptor, of the file the harness created.
+pub fn repair(ledger: &Owned, from: u64) -> Result<u64, String> {
+    let path = &ledger.path;
+    let file = ledger
+        .open(Access::ReadWrite)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader = file
+        .try_clone()
+        .and_then(|f| Reader::new(f, path, from))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     while reader.next_event()?.is_some() {}
     let good = reader.offset;
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
     let len = file
         .metadata()
         .map_err(|e| format!("{}: {e}", path.display()))?
@@ -261,17 +276,14 @@ impl Ord for Head {
 }
 
 impl Merge {
-    pub fn open(paths: &[PathBuf]) -> Result<Merge, String> {
+    pub fn open(ledgers: &[Owned]) -> Result<Merge, String> {
         let mut merge = Merge {
             readers: Vec::new(),
             heads: BinaryHeap::new(),
         };
-        for path in paths {
-            let reader = match Reader::open(path, 0) {
-                Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            };
+        for ledger in ledgers {
+            let reader =
+                Reader::open(ledger, 0).map_err(|e| format!("{}: {e}", ledger.path.display()))?;
             merge.readers.push(reader);
             let source = merge.readers.len() - 1;
             merge.refill(source)?;
@@ -329,30 +341,59 @@ mod tests {
     fn repair_cuts_a_torn_last_entry_and_keeps_whole_ones() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w0");
-        let mut ledger = Ledger::open(&path).expect("open");
+        let (mut ledger, owned) = Ledger::create(&path).expect("create");
         let e = Event::new(1, Kind::Exit).by(0, 1, 0);
         ledger.append(&e, None).expect("append");
         let whole = std::fs::metadata(&path).expect("stat").len();
         // A writer killed halfway through its next write.
         let torn = encode(&Event::new(2, Kind::Enter).by(0, 1, 1), None);
-        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        let mut f = Ledger::open(&path).expect("open").file;
         f.write_all(&torn[..HEADER / 2]).expect("write");
-        assert_eq!(repair(&path, 0), Ok(whole));
+        assert_eq!(repair(&owned, 0), Ok(whole));
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), whole);
+    }
+
+    #[test]
+    fn a_ledger_is_never_written_through_a_symlink() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("elsewhere");
+        std::fs::write(&victim, b"not a ledger").expect("write");
+        let link = dir.path().join("w0.ledger");
+        std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+        assert!(
+            Ledger::open(&link).is_err(),
+            "a ledger opened through a symlink"
+        );
+        assert_eq!(std::fs::read(&victim).expect("read"), b"not a ledger");
+    }
+
+    #[test]
+    fn repair_cuts_only_the_file_the_harness_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w0");
+        let (_, owned) = Ledger::create(&path).expect("create");
+        // Swapped for another file ending in what looks like a torn entry.
+        let victim = dir.path().join("elsewhere");
+        std::fs::write(&victim, [1u8; HEADER / 2]).expect("write");
+        std::fs::remove_file(&path).expect("unlink");
+        std::fs::hard_link(&victim, &path).expect("link");
+        assert!(repair(&owned, 0).is_err());
+        assert_eq!(std::fs::read(&victim).expect("read"), [1u8; HEADER / 2]);
     }
 
     #[test]
     fn merge_orders_events_of_several_ledgers_by_time() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let paths: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("w{i}"))).collect();
+        let mut owned = Vec::new();
         for (i, times) in [[1u64, 4], [2, 3]].iter().enumerate() {
-            let mut l = Ledger::open(&paths[i]).expect("open");
+            let (mut l, o) = Ledger::create(&dir.path().join(format!("w{i}"))).expect("create");
             for &t in times {
                 l.append(&Event::new(t, Kind::Exit).by(i, 1, t), None)
                     .expect("append");
             }
+            owned.push(o);
         }
-        let mut merge = Merge::open(&paths).expect("merge");
+        let mut merge = Merge::open(&owned).expect("merge");
         let mut seen = Vec::new();
         while let Some(e) = merge.next_event().expect("read") {
             seen.push(e.t_ns);

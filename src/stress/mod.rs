@@ -11,6 +11,8 @@
 //!   per-writer binary files written during a run.
 //! - [`check`]: the checker; [`report`]: what is printed; [`faults`]: the
 //!   seeded schedule of faults.
+//! - [`files`]: how the harness makes and reopens its files in the scratch
+//!   directory, which adapters can write.
 //!
 //! Reference writers are forked from the harness, which never starts a
 //! thread (signals are taken with `sigtimedwait`), so every fork — also the
@@ -22,6 +24,7 @@ pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod faults;
+pub mod files;
 pub mod history;
 pub mod ledger;
 pub mod report;
