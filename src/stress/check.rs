@@ -277,6 +277,12 @@ impl Checker {
         }
     }
 
+    /// What the events pushed so far show (the counter unknown yet, the
+    /// takeovers not sorted).
+    pub fn so_far(&self) -> &Findings {
+        &self.f
+    }
+
     /// End of history, with the counter's final value if known.
     pub fn finish(mut self, counter: Option<u64>) -> Findings {
         self.f.open_at_end = self.open.len() as u64;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::engine::{self, Config, Scenario, Variant};
+use super::engine::{self, Config, Progress, Scenario, Variant};
 use super::{check, faults, history, report};
 use crate::args::{duration, Zero};
 use crate::{say, say_raw};
@@ -87,6 +87,11 @@ pub struct StressArgs {
     /// Give up after this long in all.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = timeout)]
     pub timeout: Duration,
+    /// How often to print a progress line (acquisitions, violations, faults,
+    /// deaths so far) when stderr is not a terminal; 0 for never. On a
+    /// terminal one line is rewritten in place instead, unless this is 0.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = progress_every)]
+    pub progress_every: Duration,
 }
 
 // The time flags' parsers, each naming its flag in its errors.
@@ -101,6 +106,9 @@ fn pause(text: &str) -> Result<Duration, String> {
 }
 fn timeout(text: &str) -> Result<Duration, String> {
     duration(text, "timeout", Zero::Refused)
+}
+fn progress_every(text: &str) -> Result<Duration, String> {
+    duration(text, "progress-every", Zero::Allowed)
 }
 
 /// The run these arguments ask for.
@@ -129,7 +137,7 @@ pub fn config(args: &StressArgs) -> Result<Config, String> {
     c.pause = args.pause_ms.map_or(args.pause, Duration::from_millis);
     c.pause_every = args.pause_every;
     c.history = args.history.clone();
-    c.progress = engine::stderr_is_terminal();
+    c.progress = Progress::choose(args.progress_every, engine::stderr_is_terminal());
     c.timeout = args.timeout;
     Ok(c)
 }
@@ -267,5 +275,22 @@ mod tests {
             e.contains("--timeout must be a duration greater than 0"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn progress_is_a_live_line_on_a_terminal_and_lines_elsewhere() {
+        let c = parse(&[]).expect("valid");
+        let expected = if engine::stderr_is_terminal() {
+            Progress::Live
+        } else {
+            Progress::Lines(Duration::from_secs(10))
+        };
+        assert_eq!(c.progress, expected);
+        let c = parse(&["--progress-every", "0"]).expect("valid");
+        assert_eq!(c.progress, Progress::Off);
+        let every = Duration::from_millis(50);
+        assert_eq!(Progress::choose(every, false), Progress::Lines(every));
+        assert_eq!(Progress::choose(every, true), Progress::Live);
+        assert_eq!(Progress::choose(Duration::ZERO, true), Progress::Off);
     }
 }

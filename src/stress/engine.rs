@@ -5,7 +5,7 @@
 //! rounds, and at the end merges the ledgers into one history and checks it.
 
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -21,7 +21,8 @@ use super::faults::{self, Fault, Plan};
 use super::files::{self, Access, Identity, Owned};
 use super::history::{EndLine, Event, JsonWriter, Kind, RunLine};
 use super::ledger::{self, Ledger, Merge};
-pub use super::scenario::{Config, Scenario, Variant, PAUSED_HOST};
+use super::progress::Tracker;
+pub use super::scenario::{Config, Progress, Scenario, Variant, PAUSED_HOST};
 use super::shared::{Shared, Totals, GO_STOP};
 use super::spawn::{self, Host};
 use super::sys::{self, SignalMask};
@@ -119,7 +120,7 @@ struct Run<'a> {
     /// Tearing down: deaths are recorded, not answered.
     stopping: bool,
     last_activity: (u64, Instant),
-    last_progress_line: Instant,
+    progress: Tracker,
     /// Why the harness stopped waiting, if it did.
     stalled: Option<String>,
 }
@@ -256,6 +257,8 @@ impl<'a> Run<'a> {
         let local_host =
             rvlf_lock::host::local_hostname().map_err(|e| format!("gethostname: {e}"))?;
         let now = Instant::now();
+        let mut followed = ledgers;
+        followed.push(harness_ledger.clone());
         Ok(Run {
             config,
             shared,
@@ -272,7 +275,7 @@ impl<'a> Run<'a> {
             storm_done: false,
             stopping: false,
             last_activity: (0, now),
-            last_progress_line: now,
+            progress: Tracker::new(config.progress, followed, now),
             stalled: None,
         })
     }
@@ -287,6 +290,7 @@ impl<'a> Run<'a> {
         }
         self.started = Instant::now();
         self.last_activity = (0, self.started);
+        self.progress.reset(self.started);
         for index in 0..self.writers.len() {
             self.spawn(index)?;
         }
@@ -298,6 +302,8 @@ impl<'a> Run<'a> {
         let slot = self.shared.slot(index);
         slot.signal_pid.store(0, Ordering::Relaxed);
         slot.record_pid.store(0, Ordering::Relaxed);
+        // Every event of the writer's former lives is in its ledger.
+        slot.floor.store(sys::mono_ns(), Ordering::Release);
         let w = &mut self.writers[index];
         let in_process = matches!(w.job.backend, Backend::Reference(_));
         w.job.incarnation = w.incarnations;
@@ -710,33 +716,32 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// Print a progress line if one is due (at the end, `last`, always).
     fn progress_line(&mut self, last: bool) {
-        if !self.config.progress {
+        let now = Instant::now();
+        if !self.progress.due(now, last) {
             return;
         }
-        if !last && self.last_progress_line.elapsed() < Duration::from_millis(250) {
-            return;
-        }
-        self.last_progress_line = Instant::now();
-        let n = self.shared.progress();
-        let secs = self.started.elapsed().as_secs_f64();
-        let restarts: u32 = self
-            .writers
-            .iter()
-            .map(|w| w.incarnations.saturating_sub(1))
-            .sum();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r{} {}: {n} acquisitions, {:.0}/s, {restarts} restarts, {:.1} s   ",
-            self.config.scenario.name(),
-            self.config.variant.name,
-            n as f64 / secs.max(1e-9),
-            secs
+        let checked_to = self.complete_before();
+        let elapsed = self.started.elapsed();
+        self.progress.print(
+            &mut std::io::stderr().lock(),
+            now,
+            elapsed,
+            checked_to,
+            last,
         );
-        if last {
-            let _ = writeln!(err);
-        }
+    }
+
+    /// A time (CLOCK_MONOTONIC ns) before which every event of the run is in
+    /// the ledgers: the harness writes its own at once, and each live writer
+    /// says how far it is ([`super::shared::Slot::floor`]).
+    fn complete_before(&self) -> u64 {
+        let now = sys::mono_ns();
+        (0..self.writers.len())
+            .filter(|&i| self.writers[i].live.is_some())
+            .map(|i| self.shared.slot(i).floor.load(Ordering::Acquire))
+            .fold(now, u64::min)
     }
 
     /// Stop every writer: ask, continue the stopped, wait a little, then kill.
@@ -885,7 +890,7 @@ pub fn age_lock(path: &Path, pid: u32, host: Option<&Hostname>) -> bool {
         && files::set_mtime(&file, SystemTime::now() - AGE).is_ok()
 }
 
-/// Whether a progress line belongs on stderr: only on a terminal.
+/// Whether stderr is a terminal: progress is then one line rewritten in place.
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }

@@ -307,6 +307,51 @@ impl Merge {
     }
 }
 
+/// The events of ledgers still being written, in checking order, as far as
+/// they are known: [`Follow::read`] takes the whole entries each ledger
+/// gained since the last call (a torn or half-written last entry is read
+/// again next time), and [`Follow::next_before`] gives the events older
+/// than a time before which every event has been written. For progress
+/// during a run; the verdict comes from [`Merge`] at the end.
+pub struct Follow {
+    /// Each ledger, with the end of the whole entries read from it.
+    ledgers: Vec<(Owned, u64)>,
+    /// Read, not yet given: ordered as [`Merge`] orders them.
+    pending: BinaryHeap<Reverse<Head>>,
+}
+
+impl Follow {
+    /// Follow `ledgers`, numbered as [`Merge::open`] numbers them.
+    pub fn new(ledgers: Vec<Owned>) -> Follow {
+        Follow {
+            ledgers: ledgers.into_iter().map(|l| (l, 0)).collect(),
+            pending: BinaryHeap::new(),
+        }
+    }
+
+    /// Read what the ledgers gained.
+    pub fn read(&mut self) -> Result<(), String> {
+        for (source, (ledger, offset)) in self.ledgers.iter_mut().enumerate() {
+            let mut reader = Reader::open(ledger, *offset)
+                .map_err(|e| format!("{}: {e}", ledger.path.display()))?;
+            while let Some(event) = reader.next_event()? {
+                self.pending.push(Reverse(Head { event, source }));
+            }
+            *offset = reader.offset;
+        }
+        Ok(())
+    }
+
+    /// The next event, in order, if it happened before `t_ns`.
+    pub fn next_before(&mut self, t_ns: u64) -> Option<Event> {
+        let Reverse(head) = self.pending.peek()?;
+        if head.event.t_ns >= t_ns {
+            return None;
+        }
+        self.pending.pop().map(|Reverse(head)| head.event)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,6 +424,47 @@ mod tests {
         std::fs::hard_link(&victim, &path).expect("link");
         assert!(repair(&owned, 0).is_err());
         assert_eq!(std::fs::read(&victim).expect("read"), [1u8; HEADER / 2]);
+    }
+
+    #[test]
+    fn follow_gives_whole_entries_up_to_the_time_given_in_merge_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ledgers = Vec::new();
+        let mut owned = Vec::new();
+        for i in 0..2 {
+            let (l, o) = Ledger::create(&dir.path().join(format!("w{i}"))).expect("create");
+            ledgers.push(l);
+            owned.push(o);
+        }
+        let exit = |t: u64, w: usize| Event::new(t, Kind::Exit).by(w, 1, t);
+        let mut follow = Follow::new(owned);
+        ledgers[0].append(&exit(1, 0), None).expect("append");
+        ledgers[1].append(&exit(2, 1), None).expect("append");
+        // Part of the next entry of writer 0 is written.
+        let mut fourth = exit(4, 0);
+        fourth.cause = Some("a cause".into());
+        let next = encode(&fourth, None);
+        ledgers[0]
+            .file
+            .write_all(&next[..HEADER + 2])
+            .expect("write");
+        follow.read().expect("read");
+        let mut seen = Vec::new();
+        while let Some(e) = follow.next_before(3) {
+            seen.push(e.t_ns);
+        }
+        assert_eq!(seen, [1, 2]);
+        ledgers[0]
+            .file
+            .write_all(&next[HEADER + 2..])
+            .expect("write");
+        ledgers[1].append(&exit(3, 1), None).expect("append");
+        assert_eq!(follow.next_before(u64::MAX), None, "not read yet");
+        follow.read().expect("read");
+        while let Some(e) = follow.next_before(u64::MAX) {
+            seen.push(e.t_ns);
+        }
+        assert_eq!(seen, [1, 2, 3, 4]);
     }
 
     #[test]

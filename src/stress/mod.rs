@@ -9,8 +9,9 @@
 //!   through an adapter; [`spawn`]: forking it, on a simulated host if asked.
 //! - [`history`] and [`ledger`]: the events, as JSON lines and as the
 //!   per-writer binary files written during a run.
-//! - [`check`]: the checker; [`report`]: what is printed; [`faults`]: the
-//!   seeded schedule of faults.
+//! - [`check`]: the checker; [`report`]: what is printed; [`progress`]: the
+//!   progress lines while a run goes on; [`faults`]: the seeded schedule of
+//!   faults.
 //! - [`files`]: how the harness makes and reopens its files in the scratch
 //!   directory, which adapters can write.
 //!
@@ -27,6 +28,7 @@ pub mod faults;
 pub mod files;
 pub mod history;
 pub mod ledger;
+pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod shared;
@@ -35,4 +37,4 @@ pub mod sys;
 pub mod writer;
 
 pub use cli::{run_cli, StressArgs};
-pub use engine::{run, Config, Outcome, Scenario, Variant};
+pub use engine::{run, Config, Outcome, Progress, Scenario, Variant};

@@ -167,14 +167,20 @@ fn injected(cause: &str) -> bool {
     cause.starts_with("failpoint ") || cause.starts_with("harness ")
 }
 
-fn faults_line(f: &Findings) -> String {
+/// Faults the harness injected: the deaths it caused, the pauses and the
+/// planted stale locks.
+pub fn faults_injected(f: &Findings) -> u64 {
     let deaths: u64 = f
         .deaths
         .iter()
         .filter(|(c, _)| injected(c))
         .map(|(_, n)| n)
         .sum();
-    let total = deaths + f.pauses + f.planted;
+    deaths + f.pauses + f.planted
+}
+
+fn faults_line(f: &Findings) -> String {
+    let total = faults_injected(f);
     if total == 0 {
         return "0".into();
     }

@@ -401,6 +401,7 @@ impl Writer<'_> {
                 if u64::from(g) > last {
                     break g;
                 }
+                self.mark_floor();
                 if sys::mono_ns() < spin_until {
                     sys_yield();
                 } else {
@@ -422,9 +423,16 @@ impl Writer<'_> {
         }
     }
 
+    /// No event of this writer is under way: every one it will record has
+    /// a later time than now.
+    fn mark_floor(&self) {
+        self.slot.floor.store(sys::mono_ns(), Ordering::Release);
+    }
+
     /// One try-acquire, and if it succeeds the critical section and the
     /// release. `Err` carries the exit code of a writer that must stop.
     fn attempt(&mut self) -> Result<Tried, i32> {
+        self.mark_floor();
         let holding = match self.client.try_acquire() {
             Attempt::Acquired(h) => h,
             Attempt::Busy(busy) => {
