@@ -326,6 +326,10 @@ fn trials(seed: u64) -> Vec<Trial> {
             "history::saved_history_rechecks_to_the_same_findings",
             move || recheck(seed),
         ),
+        Trial::test(
+            "cli::progress_lines_when_stderr_is_not_a_terminal",
+            move || progress_lines(seed),
+        ),
     ];
     t
 }
@@ -397,6 +401,80 @@ fn recheck(seed: u64) -> Result<(), Failed> {
     }
     if saved.run.map(|r| r.seed) != Some(seed.to_string()) {
         return Err("the history does not name its seed".into());
+    }
+    Ok(())
+}
+
+/// `rvlf stress` with stderr a pipe prints progress lines (at a short
+/// interval here, and one at the end), plain lines with no `\r`; none with
+/// `--progress-every 0`. Their presence and form are checked, not their
+/// timing: the last one is printed once every writer is done, so it counts
+/// every acquisition.
+fn progress_lines(seed: u64) -> Result<(), Failed> {
+    let dir = tmpfs().unwrap_or_else(std::env::temp_dir);
+    let stress = |every: &str| {
+        let seed = seed.to_string();
+        let args = [
+            "stress",
+            "--writers",
+            "2",
+            "--count",
+            "200",
+            "--seed",
+            &seed,
+            "--progress-every",
+            every,
+        ];
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rvlf"))
+            .args(args)
+            .arg("--dir")
+            .arg(&dir)
+            .output()
+            .map_err(|e| Failed::from(format!("rvlf stress: {e}")))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        println!("rvlf {}\n{stdout}{stderr}", args.join(" "));
+        if !out.status.success() || !stdout.contains(&format!("seed {seed} ")) {
+            return Err(Failed::from(format!("rvlf stress: {}", out.status)));
+        }
+        Ok::<String, Failed>(stderr)
+    };
+    let stderr = stress("50ms")?;
+    if stderr.contains(['\r', '\x1b']) {
+        return Err("a terminal's live line in a pipe".into());
+    }
+    let lines: Vec<&str> = stderr.lines().collect();
+    let last = lines.last().copied().unwrap_or_default();
+    let well_formed = |line: &str| {
+        let Some(rest) = line.strip_prefix("progress ") else {
+            return false;
+        };
+        let Some((secs, counts)) = rest.split_once(" s: ") else {
+            return false;
+        };
+        let parts: Vec<&str> = counts.split(", ").collect();
+        let number = |s: &str, suffix: &str| {
+            s.strip_suffix(suffix)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        secs.parse::<f64>().is_ok()
+            && parts.len() == 4
+            && parts[0]
+                .split_once(" acquisitions (")
+                .is_some_and(|(n, rate)| number(n, "") && number(rate, "/s)"))
+            && number(parts[1], " violations")
+            && number(parts[2], " faults injected")
+            && number(parts[3], " deaths")
+    };
+    if lines.is_empty() || !lines.iter().all(|l| well_formed(l)) {
+        return Err(format!("not progress lines: {stderr:?}").into());
+    }
+    if !last.contains(": 400 acquisitions (") || !last.contains(" 0 violations,") {
+        return Err(format!("the last line does not count all 400 acquisitions: {last}").into());
+    }
+    let stderr = stress("0")?;
+    if stderr.contains("progress") {
+        return Err(format!("progress with --progress-every 0: {stderr:?}").into());
     }
     Ok(())
 }

@@ -76,7 +76,9 @@ pub struct Findings {
     pub paused_overlapped: u64,
     /// Acquisitions made while a paused holder was inside.
     pub entered_during_pause: u64,
-    /// Nanoseconds from each holder death (or planted stale lock) to the next acquisition.
+    /// Nanoseconds from each holder death (or planted stale lock) to the
+    /// next acquisition: takeovers of a lock the harness had already made
+    /// stale (aged past every threshold), so without the threshold's wait.
     pub recoveries: Vec<u64>,
     /// Holder deaths after which nothing acquired the lock again.
     pub unrecovered: u64,
@@ -273,6 +275,12 @@ impl Checker {
                 e.writer, e.t_ns
             )),
         }
+    }
+
+    /// What the events pushed so far show (the counter unknown yet, the
+    /// takeovers not sorted).
+    pub fn so_far(&self) -> &Findings {
+        &self.f
     }
 
     /// End of history, with the counter's final value if known.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::engine::{self, Config, Scenario, Variant};
+use super::engine::{self, Config, Progress, Scenario, Variant};
 use super::{check, faults, history, report};
-use crate::args::{seconds, Zero};
+use crate::args::{duration, Zero};
 use crate::{say, say_raw};
 
 /// Options of `rvlf stress`.
@@ -29,9 +29,10 @@ pub struct StressArgs {
     /// kill and hosts 300, storm 100, pause 30; none with --duration alone.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
-    /// Run for this many seconds (with --count, whichever ends first).
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    /// Run this long (with --count, whichever ends first): 90s, 5m, 1h30m,
+    /// 500ms, or plain seconds.
+    #[arg(long, value_name = "DURATION", value_parser = run_time)]
+    pub duration: Option<Duration>,
     /// Faults to inject, comma-separated: failpoints (after-publish, after-read,
     /// before-break-unlink, after-break-unlink, before-release-unlink,
     /// after-release-unlink), kill (a SIGKILL from the harness), all, none.
@@ -62,18 +63,52 @@ pub struct StressArgs {
     /// temporary directory; tmpfs such as /dev/shm is faster).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Extra time inside each critical section (default: storm 1000, else 0).
-    #[arg(long, value_name = "MICROSECONDS")]
+    /// Extra time inside each critical section, e.g. 1ms (default: storm
+    /// 1ms, else 0).
+    #[arg(long, value_name = "DURATION", value_parser = hold)]
+    pub hold: Option<Duration>,
+    /// The same in microseconds (the former spelling of --hold).
+    #[arg(
+        long,
+        value_name = "MICROSECONDS",
+        hide = true,
+        conflicts_with = "hold"
+    )]
     pub hold_us: Option<u64>,
     /// Pause scenario: how long writer 0 stays stopped.
-    #[arg(long, value_name = "MS", default_value_t = 200)]
-    pub pause_ms: u64,
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = pause)]
+    pub pause: Duration,
+    /// The same in milliseconds (the former spelling of --pause).
+    #[arg(long, value_name = "MS", hide = true, conflicts_with = "pause")]
+    pub pause_ms: Option<u64>,
     /// Pause scenario: writer 0 stops inside every N-th critical section.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub pause_every: u64,
-    /// Give up after this many seconds in all.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
-    pub timeout: f64,
+    /// Give up after this long in all.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = timeout)]
+    pub timeout: Duration,
+    /// How often to print a progress line (acquisitions, violations, faults,
+    /// deaths so far) when stderr is not a terminal; 0 for never. On a
+    /// terminal one line is rewritten in place instead, unless this is 0.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = progress_every)]
+    pub progress_every: Duration,
+}
+
+// The time flags' parsers, each naming its flag in its errors.
+fn run_time(text: &str) -> Result<Duration, String> {
+    duration(text, "duration", Zero::Refused)
+}
+fn hold(text: &str) -> Result<Duration, String> {
+    duration(text, "hold", Zero::Allowed)
+}
+fn pause(text: &str) -> Result<Duration, String> {
+    duration(text, "pause", Zero::Allowed)
+}
+fn timeout(text: &str) -> Result<Duration, String> {
+    duration(text, "timeout", Zero::Refused)
+}
+fn progress_every(text: &str) -> Result<Duration, String> {
+    duration(text, "progress-every", Zero::Allowed)
 }
 
 /// The run these arguments ask for.
@@ -81,10 +116,7 @@ pub fn config(args: &StressArgs) -> Result<Config, String> {
     let seed = args.seed.unwrap_or_else(faults::random_seed);
     let mut c = Config::new(args.scenario, args.variant, seed);
     c.writers = args.writers;
-    c.duration = args
-        .duration
-        .map(|d| seconds(d, "duration", Zero::Refused))
-        .transpose()?;
+    c.duration = args.duration;
     c.count = match (args.count, c.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
@@ -99,14 +131,14 @@ pub fn config(args: &StressArgs) -> Result<Config, String> {
     if let Some(dir) = &args.dir {
         c.dir = dir.clone();
     }
-    if let Some(us) = args.hold_us {
-        c.hold = Duration::from_micros(us);
+    if let Some(hold) = args.hold.or(args.hold_us.map(Duration::from_micros)) {
+        c.hold = hold;
     }
-    c.pause = Duration::from_millis(args.pause_ms);
+    c.pause = args.pause_ms.map_or(args.pause, Duration::from_millis);
     c.pause_every = args.pause_every;
     c.history = args.history.clone();
-    c.progress = engine::stderr_is_terminal();
-    c.timeout = seconds(args.timeout, "timeout", Zero::Refused)?;
+    c.progress = Progress::choose(args.progress_every, engine::stderr_is_terminal());
+    c.timeout = args.timeout;
     Ok(c)
 }
 
@@ -210,5 +242,55 @@ mod tests {
         assert!(parse(&["--faults", "sometimes"]).is_err());
         assert!(parse(&["--duration", "0"]).is_err());
         assert!(parse(&["--mix"]).is_err(), "--mix needs --adapter");
+    }
+
+    #[test]
+    fn time_flags_take_durations_with_units() {
+        let c = parse(&["--duration", "20s", "--timeout", "1h30m"]).expect("valid");
+        assert_eq!(c.duration, Some(Duration::from_secs(20)));
+        assert_eq!(c.timeout, Duration::from_secs(5400));
+        for (text, expected) in [
+            ("500ms", Duration::from_millis(500)),
+            ("5m", Duration::from_secs(300)),
+            ("1h", Duration::from_secs(3600)),
+            ("90", Duration::from_secs(90)),
+        ] {
+            let c = parse(&["--duration", text]).expect(text);
+            assert_eq!(c.duration, Some(expected), "{text}");
+        }
+        let c = parse(&["--scenario", "pause", "--pause", "1s", "--hold", "2ms"]).expect("valid");
+        assert_eq!(
+            (c.pause, c.hold),
+            (Duration::from_secs(1), Duration::from_millis(2))
+        );
+        let c = parse(&["--pause-ms", "300", "--hold-us", "5"]).expect("former spellings");
+        assert_eq!(
+            (c.pause, c.hold),
+            (Duration::from_millis(300), Duration::from_micros(5))
+        );
+        let e = parse(&["--duration", "20x"]).expect_err("not a duration");
+        assert!(e.contains("--duration must be a duration"), "{e}");
+        let e = parse(&["--timeout", "0s"]).expect_err("0");
+        assert!(
+            e.contains("--timeout must be a duration greater than 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn progress_is_a_live_line_on_a_terminal_and_lines_elsewhere() {
+        let c = parse(&[]).expect("valid");
+        let expected = if engine::stderr_is_terminal() {
+            Progress::Live
+        } else {
+            Progress::Lines(Duration::from_secs(10))
+        };
+        assert_eq!(c.progress, expected);
+        let c = parse(&["--progress-every", "0"]).expect("valid");
+        assert_eq!(c.progress, Progress::Off);
+        let every = Duration::from_millis(50);
+        assert_eq!(Progress::choose(every, false), Progress::Lines(every));
+        assert_eq!(Progress::choose(every, true), Progress::Live);
+        assert_eq!(Progress::choose(Duration::ZERO, true), Progress::Off);
     }
 }

@@ -4,9 +4,9 @@
 //! holders' locks into the past so nobody waits 30 s, drives the storm's
 //! rounds, and at the end merges the ledgers into one history and checks it.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, IsTerminal, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,14 +18,16 @@ use nix::unistd::Pid;
 
 use super::check::{Checker, Findings};
 use super::faults::{self, Fault, Plan};
+use super::files::{self, Access, Identity, Owned};
 use super::history::{EndLine, Event, JsonWriter, Kind, RunLine};
 use super::ledger::{self, Ledger, Merge};
-pub use super::scenario::{Config, Scenario, Variant, PAUSED_HOST};
+use super::progress::Tracker;
+pub use super::scenario::{Config, Progress, Scenario, Variant, PAUSED_HOST};
 use super::shared::{Shared, Totals, GO_STOP};
 use super::spawn::{self, Host};
 use super::sys::{self, SignalMask};
 use super::writer::{code, Backend, Job, Mode};
-use rvlf_lock::record::{self, Hostname, Record, WriterId, RECORD_LEN};
+use rvlf_lock::record::{self, hex, Hostname, Record, WriterId, RECORD_LEN};
 use rvlf_lock::Options;
 
 /// How far into the past a dead holder's lock is moved: beyond every threshold.
@@ -105,9 +107,9 @@ struct Run<'a> {
     shared: Shared,
     mask: &'a SignalMask,
     lock_path: PathBuf,
-    counter_path: PathBuf,
+    counter: Owned,
     harness: Ledger,
-    harness_path: PathBuf,
+    harness_ledger: Owned,
     writers: Vec<WriterState>,
     failures: Vec<String>,
     local_host: Hostname,
@@ -118,7 +120,7 @@ struct Run<'a> {
     /// Tearing down: deaths are recorded, not answered.
     stopping: bool,
     last_activity: (u64, Instant),
-    last_progress_line: Instant,
+    progress: Tracker,
     /// Why the harness stopped waiting, if it did.
     stalled: Option<String>,
 }
@@ -143,7 +145,7 @@ pub fn run(config: &Config) -> Result<Outcome, String> {
     run.teardown();
     let elapsed = run.started.elapsed();
     let leftover = try_final_acquire(&run.lock_path, &mask);
-    let counter = read_counter(&run.counter_path)?;
+    let counter = read_counter(&run.counter)?;
     let findings = run.check(counter)?;
     Ok(Outcome {
         findings,
@@ -200,12 +202,12 @@ fn unavailable(config: &Config, mask: &SignalMask) -> Option<String> {
         .map(|e| format!("simulated hosts are not available here: {e}"))
 }
 
-fn read_counter(path: &Path) -> Result<u64, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let b: [u8; 8] = bytes
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| format!("{}: not 8 bytes", path.display()))?;
+fn read_counter(counter: &Owned) -> Result<u64, String> {
+    let mut b = [0u8; 8];
+    counter
+        .open(Access::Read)
+        .and_then(|f| f.read_exact_at(&mut b, 0))
+        .map_err(|e| format!("{}: {e}", counter.path.display()))?;
     Ok(u64::from_le_bytes(b))
 }
 
@@ -213,14 +215,26 @@ impl<'a> Run<'a> {
     fn new(config: &'a Config, mask: &'a SignalMask, dir: &Path) -> Result<Run<'a>, String> {
         let shared = Shared::new(config.writers).map_err(|e| format!("shared memory: {e}"))?;
         let lock_path = dir.join("data.rvf.lock");
+        // The harness's files, made here before any writer or adapter runs.
         let counter_path = dir.join("counter");
-        std::fs::write(&counter_path, 0u64.to_le_bytes())
+        let counter = Owned::create(&counter_path, Access::ReadWrite, 0o600)
+            .and_then(|(owned, f)| f.write_all_at(&0u64.to_le_bytes(), 0).map(|()| owned))
             .map_err(|e| format!("{}: {e}", counter_path.display()))?;
         let harness_path = dir.join("harness.ledger");
-        let harness =
-            Ledger::open(&harness_path).map_err(|e| format!("{}: {e}", harness_path.display()))?;
-        let writers = (0..config.writers)
-            .map(|index| WriterState {
+        let (harness, harness_ledger) = Ledger::create(&harness_path)
+            .map_err(|e| format!("{}: {e}", harness_path.display()))?;
+        let ledgers = (0..config.writers)
+            .map(|index| {
+                let path = dir.join(format!("w{index}.ledger"));
+                Ledger::create(&path)
+                    .map(|(_, owned)| owned)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .collect::<Result<Vec<Owned>, String>>()?;
+        let writers = ledgers
+            .iter()
+            .enumerate()
+            .map(|(index, ledger)| WriterState {
                 job: Job {
                     index,
                     incarnation: 0,
@@ -230,8 +244,8 @@ impl<'a> Run<'a> {
                     limit: config.limit(index),
                     hold: config.hold,
                     lock_path: lock_path.clone(),
-                    counter_path: counter_path.clone(),
-                    ledger_path: dir.join(format!("w{index}.ledger")),
+                    counter: counter.clone(),
+                    ledger: ledger.clone(),
                 },
                 host: config.host(index),
                 live: None,
@@ -243,14 +257,16 @@ impl<'a> Run<'a> {
         let local_host =
             rvlf_lock::host::local_hostname().map_err(|e| format!("gethostname: {e}"))?;
         let now = Instant::now();
+        let mut followed = ledgers;
+        followed.push(harness_ledger.clone());
         Ok(Run {
             config,
             shared,
             mask,
             lock_path,
-            counter_path,
+            counter,
             harness,
-            harness_path,
+            harness_ledger,
             writers,
             failures: Vec::new(),
             local_host,
@@ -259,7 +275,7 @@ impl<'a> Run<'a> {
             storm_done: false,
             stopping: false,
             last_activity: (0, now),
-            last_progress_line: now,
+            progress: Tracker::new(config.progress, followed, now),
             stalled: None,
         })
     }
@@ -274,6 +290,7 @@ impl<'a> Run<'a> {
         }
         self.started = Instant::now();
         self.last_activity = (0, self.started);
+        self.progress.reset(self.started);
         for index in 0..self.writers.len() {
             self.spawn(index)?;
         }
@@ -285,6 +302,8 @@ impl<'a> Run<'a> {
         let slot = self.shared.slot(index);
         slot.signal_pid.store(0, Ordering::Relaxed);
         slot.record_pid.store(0, Ordering::Relaxed);
+        // Every event of the writer's former lives is in its ledger.
+        slot.floor.store(sys::mono_ns(), Ordering::Release);
         let w = &mut self.writers[index];
         let in_process = matches!(w.job.backend, Backend::Reference(_));
         w.job.incarnation = w.incarnations;
@@ -516,7 +535,7 @@ impl<'a> Run<'a> {
         let (pid, host) = self.identity(index);
         let held = self.age_lock(pid, host.as_ref(), index);
         let w = &mut self.writers[index];
-        match ledger::repair(&w.job.ledger_path, w.ledger_good) {
+        match ledger::repair(&w.job.ledger, w.ledger_good) {
             Ok(good) => w.ledger_good = good,
             Err(e) => self.failures.push(format!("writer {index}: ledger: {e}")),
         }
@@ -529,10 +548,12 @@ impl<'a> Run<'a> {
     }
 
     fn append_to(&mut self, index: usize, event: &Event) {
-        let path = &self.writers[index].job.ledger_path;
-        if let Err(e) = Ledger::open(path).and_then(|mut l| l.append(event, None)) {
-            self.failures
-                .push(format!("writer {index}: ledger {}: {e}", path.display()));
+        let ledger = &self.writers[index].job.ledger;
+        if let Err(e) = Ledger::open_owned(ledger).and_then(|mut l| l.append(event, None)) {
+            self.failures.push(format!(
+                "writer {index}: ledger {}: {e}",
+                ledger.path.display()
+            ));
         }
     }
 
@@ -683,23 +704,11 @@ impl<'a> Run<'a> {
             u64::try_from(then).unwrap_or(0),
             id,
         );
-        let dir = self.lock_path.parent().unwrap_or(Path::new("."));
-        let temp = dir.join(".plant.tmp");
-        let _ = std::fs::remove_file(&temp);
-        let file = File::create(&temp).map_err(|e| format!("{}: {e}", temp.display()))?;
-        file.write_all_at(&record::encode(&record), 0)
-            .and_then(|()| file.set_modified(SystemTime::now() - AGE))
-            .map_err(|e| format!("{}: {e}", temp.display()))?;
-        drop(file);
-        match std::fs::remove_file(&self.lock_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: {e}", self.lock_path.display())),
-        }
-        let linked = std::fs::hard_link(&temp, &self.lock_path)
-            .map_err(|e| format!("{}: {e}", self.lock_path.display()));
-        let _ = std::fs::remove_file(&temp);
-        linked?;
+        plant_file(
+            &self.lock_path,
+            &record::encode(&record),
+            SystemTime::now() - AGE,
+        )?;
         let mut event = Event::new(sys::mono_ns(), Kind::Plant);
         event.pid = pid;
         event.seq = round;
@@ -707,33 +716,32 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// Print a progress line if one is due (at the end, `last`, always).
     fn progress_line(&mut self, last: bool) {
-        if !self.config.progress {
+        let now = Instant::now();
+        if !self.progress.due(now, last) {
             return;
         }
-        if !last && self.last_progress_line.elapsed() < Duration::from_millis(250) {
-            return;
-        }
-        self.last_progress_line = Instant::now();
-        let n = self.shared.progress();
-        let secs = self.started.elapsed().as_secs_f64();
-        let restarts: u32 = self
-            .writers
-            .iter()
-            .map(|w| w.incarnations.saturating_sub(1))
-            .sum();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r{} {}: {n} acquisitions, {:.0}/s, {restarts} restarts, {:.1} s   ",
-            self.config.scenario.name(),
-            self.config.variant.name,
-            n as f64 / secs.max(1e-9),
-            secs
+        let checked_to = self.complete_before();
+        let elapsed = self.started.elapsed();
+        self.progress.print(
+            &mut std::io::stderr().lock(),
+            now,
+            elapsed,
+            checked_to,
+            last,
         );
-        if last {
-            let _ = writeln!(err);
-        }
+    }
+
+    /// A time (CLOCK_MONOTONIC ns) before which every event of the run is in
+    /// the ledgers: the harness writes its own at once, and each live writer
+    /// says how far it is ([`super::shared::Slot::floor`]).
+    fn complete_before(&self) -> u64 {
+        let now = sys::mono_ns();
+        (0..self.writers.len())
+            .filter(|&i| self.writers[i].live.is_some())
+            .map(|i| self.shared.slot(i).floor.load(Ordering::Acquire))
+            .fold(now, u64::min)
     }
 
     /// Stop every writer: ask, continue the stopped, wait a little, then kill.
@@ -785,13 +793,9 @@ impl<'a> Run<'a> {
 
     /// Merge the ledgers, save the history if asked, and check it.
     fn check(&self, counter: u64) -> Result<Findings, String> {
-        let mut paths: Vec<PathBuf> = self
-            .writers
-            .iter()
-            .map(|w| w.job.ledger_path.clone())
-            .collect();
-        paths.push(self.harness_path.clone());
-        let mut merge = Merge::open(&paths)?;
+        let mut ledgers: Vec<Owned> = self.writers.iter().map(|w| w.job.ledger.clone()).collect();
+        ledgers.push(self.harness_ledger.clone());
+        let mut merge = Merge::open(&ledgers)?;
         let mut json = match &self.config.history {
             Some(path) => {
                 let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -824,21 +828,52 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Put `bytes` at `lock_path` as a lock file last modified at `mtime`. The
+/// file is prepared under a new random name in the lock's directory
+/// (created exclusively, never through a link, its mtime set through its
+/// descriptor), linked into place once whatever was at the lock path is
+/// gone, and checked to be the file that was prepared: adapters can write
+/// that directory.
+fn plant_file(lock_path: &Path, bytes: &[u8], mtime: SystemTime) -> Result<(), String> {
+    let dir = lock_path.parent().unwrap_or(Path::new("."));
+    let name = WriterId::random().map_err(|e| format!("random: {e}"))?;
+    let temp = dir.join(format!(".plant.{}.tmp", hex(&name.0)));
+    let at = |path: &Path| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| format!("{path}: {e}")
+    };
+    let (prepared, file) = Owned::create(&temp, Access::ReadWrite, 0o644).map_err(at(&temp))?;
+    let linked = file
+        .write_all_at(bytes, 0)
+        .and_then(|()| files::set_mtime(&file, mtime))
+        .map_err(at(&temp))
+        .and_then(|()| match std::fs::remove_file(lock_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(at(lock_path)(e)),
+            _ => std::fs::hard_link(&temp, lock_path).map_err(at(lock_path)),
+        });
+    let _ = std::fs::remove_file(&temp);
+    linked?;
+    let placed = files::open_regular(lock_path, Access::Read)
+        .and_then(|f| Identity::of(&f))
+        .map_err(at(lock_path))?;
+    if placed != prepared.id {
+        return Err(format!(
+            "{}: not the stale lock prepared: {} was replaced",
+            lock_path.display(),
+            temp.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Move the lock at `path` an hour into the past if it is the record of
 /// `pid` (and of `host`, when given): timestamp rewritten in place, then the
-/// mtime. The file stays the same file. True if it was moved.
+/// mtime, both through one descriptor of a regular file opened without
+/// following a link. The file stays the same file. True if it was moved.
 pub fn age_lock(path: &Path, pid: u32, host: Option<&Hostname>) -> bool {
-    let Ok(file) = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-    else {
+    let Ok(file) = files::open_regular(path, Access::ReadWrite) else {
         return false;
     };
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return false;
-    }
     let mut buf = [0u8; RECORD_LEN + 1];
     if file.read_at(&mut buf, 0).ok() != Some(RECORD_LEN) {
         return false;
@@ -852,10 +887,10 @@ pub fn age_lock(path: &Path, pid: u32, host: Option<&Hostname>) -> bool {
     let then = sys::realtime_ns() - AGE.as_nanos() as i128;
     held.timestamp_ns = u64::try_from(then).unwrap_or(0);
     file.write_all_at(&record::encode(&held), 0).is_ok()
-        && file.set_modified(SystemTime::now() - AGE).is_ok()
+        && files::set_mtime(&file, SystemTime::now() - AGE).is_ok()
 }
 
-/// Whether a progress line belongs on stderr: only on a terminal.
+/// Whether stderr is a terminal: progress is then one line rewritten in place.
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }

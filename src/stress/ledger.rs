@@ -12,11 +12,11 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::files::{self, Access, Owned};
 use super::history::{Event, Kind, RecordView};
 use rvlf_lock::record::{self, hex, RECORD_LEN};
 
@@ -133,12 +133,21 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Create the ledger at `path`, where nothing may be yet.
+    pub fn create(path: &Path) -> std::io::Result<(Ledger, Owned)> {
+        let (owned, file) = Owned::create(path, Access::Append, 0o600)?;
+        Ok((Ledger { file }, owned))
+    }
+
+    /// Open an existing ledger: a regular file, not through a symbolic link.
     pub fn open(path: &Path) -> std::io::Result<Ledger> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)?;
+        let file = files::open_regular(path, Access::Append)?;
+        Ok(Ledger { file })
+    }
+
+    /// Open the ledger the harness created, if it is still that file.
+    pub fn open_owned(owned: &Owned) -> std::io::Result<Ledger> {
+        let file = owned.open(Access::Append)?;
         Ok(Ledger { file })
     }
 
@@ -157,8 +166,14 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn open(path: &Path, offset: u64) -> std::io::Result<Reader> {
-        let mut file = File::open(path)?;
+    /// Read the ledger the harness created from `offset` on, if it is still
+    /// that file.
+    pub fn open(owned: &Owned, offset: u64) -> std::io::Result<Reader> {
+        Reader::new(owned.open(Access::Read)?, &owned.path, offset)
+    }
+
+    /// Read `file` (the ledger at `path`) from `offset` on.
+    pub fn new(mut file: File, path: &Path, offset: u64) -> std::io::Result<Reader> {
         file.seek(SeekFrom::Start(offset))?;
         Ok(Reader {
             input: BufReader::with_capacity(1 << 16, file),
@@ -204,19 +219,19 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
 }
 
 /// After its writer died: check the entries from `from` on and cut off a
-/// torn last one. Returns the end of the last whole entry.
-pub fn repair(path: &Path, from: u64) -> Result<u64, String> {
-    let mut reader = match Reader::open(path, from) {
-        Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
+/// torn last one. Returns the end of the last whole entry. Reads and cuts
+/// through one descriptor, of the file the harness created.
+pub fn repair(ledger: &Owned, from: u64) -> Result<u64, String> {
+    let path = &ledger.path;
+    let file = ledger
+        .open(Access::ReadWrite)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader = file
+        .try_clone()
+        .and_then(|f| Reader::new(f, path, from))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     while reader.next_event()?.is_some() {}
     let good = reader.offset;
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
     let len = file
         .metadata()
         .map_err(|e| format!("{}: {e}", path.display()))?
@@ -261,17 +276,14 @@ impl Ord for Head {
 }
 
 impl Merge {
-    pub fn open(paths: &[PathBuf]) -> Result<Merge, String> {
+    pub fn open(ledgers: &[Owned]) -> Result<Merge, String> {
         let mut merge = Merge {
             readers: Vec::new(),
             heads: BinaryHeap::new(),
         };
-        for path in paths {
-            let reader = match Reader::open(path, 0) {
-                Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            };
+        for ledger in ledgers {
+            let reader =
+                Reader::open(ledger, 0).map_err(|e| format!("{}: {e}", ledger.path.display()))?;
             merge.readers.push(reader);
             let source = merge.readers.len() - 1;
             merge.refill(source)?;
@@ -292,6 +304,51 @@ impl Merge {
         };
         self.refill(head.source)?;
         Ok(Some(head.event))
+    }
+}
+
+/// The events of ledgers still being written, in checking order, as far as
+/// they are known: [`Follow::read`] takes the whole entries each ledger
+/// gained since the last call (a torn or half-written last entry is read
+/// again next time), and [`Follow::next_before`] gives the events older
+/// than a time before which every event has been written. For progress
+/// during a run; the verdict comes from [`Merge`] at the end.
+pub struct Follow {
+    /// Each ledger, with the end of the whole entries read from it.
+    ledgers: Vec<(Owned, u64)>,
+    /// Read, not yet given: ordered as [`Merge`] orders them.
+    pending: BinaryHeap<Reverse<Head>>,
+}
+
+impl Follow {
+    /// Follow `ledgers`, numbered as [`Merge::open`] numbers them.
+    pub fn new(ledgers: Vec<Owned>) -> Follow {
+        Follow {
+            ledgers: ledgers.into_iter().map(|l| (l, 0)).collect(),
+            pending: BinaryHeap::new(),
+        }
+    }
+
+    /// Read what the ledgers gained.
+    pub fn read(&mut self) -> Result<(), String> {
+        for (source, (ledger, offset)) in self.ledgers.iter_mut().enumerate() {
+            let mut reader = Reader::open(ledger, *offset)
+                .map_err(|e| format!("{}: {e}", ledger.path.display()))?;
+            while let Some(event) = reader.next_event()? {
+                self.pending.push(Reverse(Head { event, source }));
+            }
+            *offset = reader.offset;
+        }
+        Ok(())
+    }
+
+    /// The next event, in order, if it happened before `t_ns`.
+    pub fn next_before(&mut self, t_ns: u64) -> Option<Event> {
+        let Reverse(head) = self.pending.peek()?;
+        if head.event.t_ns >= t_ns {
+            return None;
+        }
+        self.pending.pop().map(|Reverse(head)| head.event)
     }
 }
 
@@ -329,30 +386,100 @@ mod tests {
     fn repair_cuts_a_torn_last_entry_and_keeps_whole_ones() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w0");
-        let mut ledger = Ledger::open(&path).expect("open");
+        let (mut ledger, owned) = Ledger::create(&path).expect("create");
         let e = Event::new(1, Kind::Exit).by(0, 1, 0);
         ledger.append(&e, None).expect("append");
         let whole = std::fs::metadata(&path).expect("stat").len();
         // A writer killed halfway through its next write.
         let torn = encode(&Event::new(2, Kind::Enter).by(0, 1, 1), None);
-        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        let mut f = Ledger::open(&path).expect("open").file;
         f.write_all(&torn[..HEADER / 2]).expect("write");
-        assert_eq!(repair(&path, 0), Ok(whole));
+        assert_eq!(repair(&owned, 0), Ok(whole));
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), whole);
+    }
+
+    #[test]
+    fn a_ledger_is_never_written_through_a_symlink() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("elsewhere");
+        std::fs::write(&victim, b"not a ledger").expect("write");
+        let link = dir.path().join("w0.ledger");
+        std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+        assert!(
+            Ledger::open(&link).is_err(),
+            "a ledger opened through a symlink"
+        );
+        assert_eq!(std::fs::read(&victim).expect("read"), b"not a ledger");
+    }
+
+    #[test]
+    fn repair_cuts_only_the_file_the_harness_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w0");
+        let (_, owned) = Ledger::create(&path).expect("create");
+        // Swapped for another file ending in what looks like a torn entry.
+        let victim = dir.path().join("elsewhere");
+        std::fs::write(&victim, [1u8; HEADER / 2]).expect("write");
+        std::fs::remove_file(&path).expect("unlink");
+        std::fs::hard_link(&victim, &path).expect("link");
+        assert!(repair(&owned, 0).is_err());
+        assert_eq!(std::fs::read(&victim).expect("read"), [1u8; HEADER / 2]);
+    }
+
+    #[test]
+    fn follow_gives_whole_entries_up_to_the_time_given_in_merge_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ledgers = Vec::new();
+        let mut owned = Vec::new();
+        for i in 0..2 {
+            let (l, o) = Ledger::create(&dir.path().join(format!("w{i}"))).expect("create");
+            ledgers.push(l);
+            owned.push(o);
+        }
+        let exit = |t: u64, w: usize| Event::new(t, Kind::Exit).by(w, 1, t);
+        let mut follow = Follow::new(owned);
+        ledgers[0].append(&exit(1, 0), None).expect("append");
+        ledgers[1].append(&exit(2, 1), None).expect("append");
+        // Part of the next entry of writer 0 is written.
+        let mut fourth = exit(4, 0);
+        fourth.cause = Some("a cause".into());
+        let next = encode(&fourth, None);
+        ledgers[0]
+            .file
+            .write_all(&next[..HEADER + 2])
+            .expect("write");
+        follow.read().expect("read");
+        let mut seen = Vec::new();
+        while let Some(e) = follow.next_before(3) {
+            seen.push(e.t_ns);
+        }
+        assert_eq!(seen, [1, 2]);
+        ledgers[0]
+            .file
+            .write_all(&next[HEADER + 2..])
+            .expect("write");
+        ledgers[1].append(&exit(3, 1), None).expect("append");
+        assert_eq!(follow.next_before(u64::MAX), None, "not read yet");
+        follow.read().expect("read");
+        while let Some(e) = follow.next_before(u64::MAX) {
+            seen.push(e.t_ns);
+        }
+        assert_eq!(seen, [1, 2, 3, 4]);
     }
 
     #[test]
     fn merge_orders_events_of_several_ledgers_by_time() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let paths: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("w{i}"))).collect();
+        let mut owned = Vec::new();
         for (i, times) in [[1u64, 4], [2, 3]].iter().enumerate() {
-            let mut l = Ledger::open(&paths[i]).expect("open");
+            let (mut l, o) = Ledger::create(&dir.path().join(format!("w{i}"))).expect("create");
             for &t in times {
                 l.append(&Event::new(t, Kind::Exit).by(i, 1, t), None)
                     .expect("append");
             }
+            owned.push(o);
         }
-        let mut merge = Merge::open(&paths).expect("merge");
+        let mut merge = Merge::open(&owned).expect("merge");
         let mut seen = Vec::new();
         while let Some(e) = merge.next_event().expect("read") {
             seen.push(e.t_ns);

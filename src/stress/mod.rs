@@ -9,8 +9,11 @@
 //!   through an adapter; [`spawn`]: forking it, on a simulated host if asked.
 //! - [`history`] and [`ledger`]: the events, as JSON lines and as the
 //!   per-writer binary files written during a run.
-//! - [`check`]: the checker; [`report`]: what is printed; [`faults`]: the
-//!   seeded schedule of faults.
+//! - [`check`]: the checker; [`report`]: what is printed; [`progress`]: the
+//!   progress lines while a run goes on; [`faults`]: the seeded schedule of
+//!   faults.
+//! - [`files`]: how the harness makes and reopens its files in the scratch
+//!   directory, which adapters can write.
 //!
 //! Reference writers are forked from the harness, which never starts a
 //! thread (signals are taken with `sigtimedwait`), so every fork — also the
@@ -22,8 +25,10 @@ pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod faults;
+pub mod files;
 pub mod history;
 pub mod ledger;
+pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod shared;
@@ -32,4 +37,4 @@ pub mod sys;
 pub mod writer;
 
 pub use cli::{run_cli, StressArgs};
-pub use engine::{run, Config, Outcome, Scenario, Variant};
+pub use engine::{run, Config, Outcome, Progress, Scenario, Variant};

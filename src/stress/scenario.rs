@@ -51,6 +51,29 @@ impl Scenario {
     }
 }
 
+/// Progress on stderr while a run goes on: acquisitions, violations, faults
+/// and deaths so far (of the history checked so far), and the time elapsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Off,
+    /// One line rewritten in place a few times a second: for a terminal.
+    Live,
+    /// A line at this interval, and one at the end: for a log.
+    Lines(Duration),
+}
+
+impl Progress {
+    /// What `--progress-every every` means where stderr is a terminal or is
+    /// not: 0 is off; on a terminal the live line.
+    pub fn choose(every: Duration, terminal: bool) -> Progress {
+        match (every.is_zero(), terminal) {
+            (true, _) => Progress::Off,
+            (false, true) => Progress::Live,
+            (false, false) => Progress::Lines(every),
+        }
+    }
+}
+
 /// One run's parameters.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -77,8 +100,8 @@ pub struct Config {
     pub pause_every: u64,
     /// Save the history here as JSON lines.
     pub history: Option<PathBuf>,
-    /// Print a progress line on stderr.
-    pub progress: bool,
+    /// What to print on stderr while the run goes on.
+    pub progress: Progress,
     /// The whole run's bound.
     pub timeout: Duration,
     /// No acquisition for this long: the run is declared stalled.
@@ -112,7 +135,7 @@ impl Config {
             pause: Duration::from_millis(200),
             pause_every: 10,
             history: None,
-            progress: false,
+            progress: Progress::Off,
             timeout: Duration::from_secs(3600),
             stall: Duration::from_secs(30),
         }

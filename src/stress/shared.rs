@@ -50,6 +50,11 @@ pub struct Slot {
     pub errors: AtomicU64,
     /// Releases that reported the lock lost (§9.2).
     pub lost: AtomicU64,
+    /// CLOCK_MONOTONIC ns before which every event of this writer is in its
+    /// ledger: set by the harness when it starts the writer, and by the
+    /// writer whenever it has no event under way. Progress reads the
+    /// ledgers up to there while the run goes on.
+    pub floor: AtomicU64,
 }
 
 /// Totals over all slots.

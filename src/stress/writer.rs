@@ -8,9 +8,9 @@
 //! and the write, so that a holder breaking in meanwhile also loses an
 //! update.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::{fstat, Mode as FileMode, SFlag};
 
 use super::faults::{Fault, Plan};
+use super::files::{Access, Owned};
 use super::history::{Event, Kind};
 use super::ledger::{Held, Ledger};
 use super::shared::{Shared, Slot, GO_STOP};
@@ -100,8 +101,9 @@ pub struct Job {
     /// Extra time inside the critical section.
     pub hold: Duration,
     pub lock_path: PathBuf,
-    pub counter_path: PathBuf,
-    pub ledger_path: PathBuf,
+    /// The counter and this writer's ledger, created by the harness.
+    pub counter: Owned,
+    pub ledger: Owned,
 }
 
 /// What one try-acquire got.
@@ -321,13 +323,11 @@ pub fn run(job: &Job, shared: &Shared) -> i32 {
     code
 }
 
+/// The ledger and the counter, if they are still the harness's files
+/// (adapters can write the directory they are in).
 fn open_files(job: &Job) -> std::io::Result<(Ledger, File)> {
-    let ledger = Ledger::open(&job.ledger_path)?;
-    let counter = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&job.counter_path)?;
+    let ledger = Ledger::open_owned(&job.ledger)?;
+    let counter = job.counter.open(Access::ReadWrite)?;
     Ok((ledger, counter))
 }
 
@@ -401,6 +401,7 @@ impl Writer<'_> {
                 if u64::from(g) > last {
                     break g;
                 }
+                self.mark_floor();
                 if sys::mono_ns() < spin_until {
                     sys_yield();
                 } else {
@@ -422,9 +423,16 @@ impl Writer<'_> {
         }
     }
 
+    /// No event of this writer is under way: every one it will record has
+    /// a later time than now.
+    fn mark_floor(&self) {
+        self.slot.floor.store(sys::mono_ns(), Ordering::Release);
+    }
+
     /// One try-acquire, and if it succeeds the critical section and the
     /// release. `Err` carries the exit code of a writer that must stop.
     fn attempt(&mut self) -> Result<Tried, i32> {
+        self.mark_floor();
         let holding = match self.client.try_acquire() {
             Attempt::Acquired(h) => h,
             Attempt::Busy(busy) => {
