@@ -475,12 +475,18 @@ sys.exit(real.wait())
 
 /// Wraps the reference, except as uid `$1` (or any uid for `any`): then it
 /// says hello, takes one request, leaves a flag, and never answers,
-/// ignoring TERM, INT, HUP and the end of its input.
+/// ignoring TERM, INT, HUP and the end of its input. With `$2` > 0 it also
+/// starts, in a session of its own (out of reach of a kill of its process
+/// group), a process that holds its stdout open for `$2` seconds: the case
+/// waiting for the reply stays blocked that long after the adapter is
+/// killed, so a harness that leaves a directory to that case's own
+/// clean-up exits before it is removed.
 const HANG: &str = r#"#!/bin/sh
 if [ "$1" = any ] || [ "$(id -u)" = "$1" ]; then
   trap '' TERM INT HUP
   printf '{"hello":{"protocol":"rvlf-adapter/1","implementation":"hangs","version":"0","pid":%d,"features":[]}}\n' $$
   read -r request
+  if [ "$2" -gt 0 ]; then setsid sleep "$2" & fi
   : > @FLAGS@/hung-$$
   while :; do sleep 1; done
 fi
@@ -664,9 +670,11 @@ fn scenes_are_never_set_in_case_directories_an_adapter_made_in_advance() {
 /// Which case a signal interrupts.
 #[derive(Clone, Copy)]
 enum Scene {
-    /// Two layout cases on two workers; every adapter hangs at its first request.
+    /// The layout cases on eight workers, so that adapters are starting
+    /// when the signal comes; every adapter hangs at its first request.
     Layout,
-    /// The EPERM case; only its adapter, running as uid 65534, hangs.
+    /// The EPERM case; only its adapter, running as uid 65534, hangs, and
+    /// keeps the case blocked for 5 s after it is killed.
     Eperm,
 }
 
@@ -676,18 +684,8 @@ fn interrupt(signal: Signal, code: i32, scene: Scene) {
     let lab = Lab::new();
     let script = lab.script("hang.sh", HANG);
     let (who, run_args): (&str, &[&str]) = match scene {
-        Scene::Layout => (
-            "any",
-            &[
-                "--run",
-                "layout::magic",
-                "--run",
-                "layout::pid",
-                "--jobs",
-                "2",
-            ],
-        ),
-        Scene::Eperm => ("65534", &["--run", "staleness::eperm-is-alive"]),
+        Scene::Layout => ("any 0", &["--run", "layout::*", "--jobs", "8"]),
+        Scene::Eperm => ("65534 5", &["--run", "staleness::eperm-is-alive"]),
     };
     let adapter = lab.adapter(&format!("sh {} {who}", script.display()));
     let mut args = vec!["--request-timeout", "100", "--case-timeout", "100"];

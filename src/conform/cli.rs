@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 use super::case::{Target, Timeouts};
 use super::client::{self, Spec};
@@ -181,7 +183,9 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
         eprintln!("rvlf conform: cannot handle signals: {e}");
         return ExitCode::from(2);
     }
+    running(true);
     let report = runner::run(catalogue, &config);
+    running(false);
     if signals::received().is_some() {
         // The signal thread is cleaning up and exits; a report of a run cut
         // short would only mislead.
@@ -265,14 +269,35 @@ fn open_report(path: &Path) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
+/// Whether `runner::run` is running, for the signal thread.
+static RUNNING: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+fn running(now: bool) {
+    let (lock, changed) = &RUNNING;
+    *lock.lock().unwrap_or_else(PoisonError::into_inner) = now;
+    changed.notify_all();
+}
+
+/// How long a signal waits for the run's threads to wind down once their
+/// adapters are stopped (they normally take milliseconds; a thread blocked
+/// on a pipe that an escaped process holds open is not waited for longer).
+const WIND_DOWN: Duration = Duration::from_secs(1);
+
 /// What a signal does, on the signal thread: stop every adapter (and refuse
-/// to start one), then remove every scratch directory of the run (and refuse
-/// to make one), then exit with 128 + `signal`, as a shell reports a death
-/// by that signal.
+/// to start one), remove every scratch directory of the run (and refuse to
+/// make one), let the run's threads wind down so that no adapter start is
+/// left half done, kill any child process still there, then exit with 128 +
+/// `signal`, as a shell reports a death by that signal.
 fn clean_up_and_exit(signal: i32) -> ! {
     let cleaned = std::panic::catch_unwind(|| {
         client::stop_all();
         scratch::close_all();
+        let (lock, changed) = &RUNNING;
+        let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = changed
+            .wait_timeout_while(guard, WIND_DOWN, |running| *running)
+            .unwrap_or_else(PoisonError::into_inner);
+        kill_children();
     });
     let name = nix::sys::signal::Signal::try_from(signal).map_or("a signal", |s| s.as_str());
     let outcome = match cleaned {
@@ -285,6 +310,39 @@ fn clean_up_and_exit(signal: i32) -> ! {
         "rvlf conform: interrupted by {name}: {outcome}"
     );
     std::process::exit(128 + signal)
+}
+
+/// SIGKILL every child process of this one, and its process group (an
+/// adapter leads its own): the last sweep before exit, for a start that
+/// stop_all could not see yet.
+fn kill_children() {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The fields after the parenthesised name: state, ppid, pgrp.
+        let mut after = stat.rsplit_once(") ").map_or("", |(_, r)| r).split(' ');
+        let ppid = after.nth(1).and_then(|p| p.parse::<u32>().ok());
+        let pgrp = after.next().and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(me) {
+            let child = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            if pgrp == Some(pid) {
+                let _ = nix::sys::signal::killpg(child, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP, told apart: a handler that only writes the
