@@ -1,14 +1,15 @@
 //! `rvlf conform` and `rvlf adapter`: the command-line ends of the suite.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 use super::case::{Target, Timeouts};
 use super::client::{self, Spec};
 use super::runner::{self, Config, Expectations, Selection};
-use super::{cases, report, serve};
+use super::{cases, report, scratch, serve};
 use crate::args::{seconds, Zero};
 use crate::variant::{self, REFERENCE};
 use crate::{say, say_raw};
@@ -110,11 +111,6 @@ pub fn reference_command(mutant_name: Option<&str>) -> Result<String, String> {
     })
 }
 
-/// The scratch root of the run in progress, for the Ctrl-C handler.
-static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
-/// Set by the Ctrl-C handler.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
 fn config(args: &ConformArgs) -> Result<Config, String> {
     if let Some(m) = &args.mutant {
         if variant::find_broken(m).is_none() {
@@ -181,21 +177,18 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
         say!("{} of {} cases selected", selected.len(), catalogue.len());
         return ExitCode::SUCCESS;
     }
-    let _ = SCRATCH.set(config.scratch.clone());
-    // Ctrl-C: stop every adapter process group and remove our scratch directories.
-    let _ = ctrlc::set_handler(|| {
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        client::stop_all();
-        if let Some(scratch) = SCRATCH.get() {
-            remove_scratch(scratch);
-        }
-        eprintln!("rvlf conform: interrupted");
-        std::process::exit(130);
-    });
+    // SIGINT, SIGTERM, SIGHUP: stop every adapter, remove the scratch
+    // directories, exit 128 + the signal's number.
+    if let Err(e) = signals::install(clean_up_and_exit) {
+        eprintln!("rvlf conform: cannot handle signals: {e}");
+        return ExitCode::from(2);
+    }
+    running(true);
     let report = runner::run(catalogue, &config);
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        // The handler is cleaning up and will exit with 130; a report of a
-        // run cut short would only mislead.
+    running(false);
+    if signals::received().is_some() {
+        // The signal thread is cleaning up and exits; a report of a run cut
+        // short would only mislead.
         loop {
             std::thread::park();
         }
@@ -216,7 +209,11 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
 
 /// Write one report file; 2 if it could not be written.
 fn write_report(path: &Path, text: Result<String, String>) -> u8 {
-    match text.and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string())) {
+    let written = text.and_then(|t| {
+        let mut file = open_report(path)?;
+        file.write_all(t.as_bytes()).map_err(|e| e.to_string())
+    });
+    match written {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("rvlf conform: cannot write {}: {e}", path.display());
@@ -225,19 +222,218 @@ fn write_report(path: &Path, text: Result<String, String>) -> u8 {
     }
 }
 
-/// Remove the run's own scratch directories (`rvlf-conform-*`) and nothing else.
-fn remove_scratch(scratch: &Path) {
-    let Ok(entries) = std::fs::read_dir(scratch) else {
+/// Open a report file for writing, emptied. The path is the user's, and
+/// may be a symlink of theirs (`/dev/stdout`), but it is on the command
+/// line every adapter can read: so, much as the kernel's
+/// `protected_symlinks` would (whatever that setting is), a symlink in a
+/// world-writable directory is followed only when it is this user's or the
+/// directory owner's; anything but a symlink is opened with `O_NOFOLLOW`;
+/// and a file of another user with more than one link is refused.
+fn open_report(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let euid = nix::unistd::geteuid().as_raw();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).mode(0o666);
+    match std::fs::symlink_metadata(path) {
+        Ok(link) if link.file_type().is_symlink() => {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let dir = std::fs::metadata(parent).map_err(|e| e.to_string())?;
+            let shared = dir.mode() & 0o002 != 0;
+            if shared && link.uid() != euid && link.uid() != dir.uid() {
+                return Err(format!(
+                    "refusing to follow a symlink of uid {} in the world-writable {}",
+                    link.uid(),
+                    parent.display()
+                ));
+            }
+        }
+        _ => {
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+    }
+    let file = options.open(path).map_err(|e| e.to_string())?;
+    let m = file.metadata().map_err(|e| e.to_string())?;
+    if m.file_type().is_file() {
+        if m.nlink() > 1 && m.uid() != euid {
+            return Err(format!(
+                "refusing to write a file of uid {} with {} links",
+                m.uid(),
+                m.nlink()
+            ));
+        }
+        file.set_len(0).map_err(|e| e.to_string())?;
+    }
+    Ok(file)
+}
+
+/// Whether `runner::run` is running, for the signal thread.
+static RUNNING: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+fn running(now: bool) {
+    let (lock, changed) = &RUNNING;
+    *lock.lock().unwrap_or_else(PoisonError::into_inner) = now;
+    changed.notify_all();
+}
+
+/// How long a signal waits for the run's threads to wind down once their
+/// adapters are stopped (they normally take milliseconds; a thread blocked
+/// on a pipe that an escaped process holds open is not waited for longer).
+const WIND_DOWN: Duration = Duration::from_secs(1);
+
+/// What a signal does, on the signal thread: stop every adapter (and refuse
+/// to start one), remove every scratch directory of the run (and refuse to
+/// make one), let the run's threads wind down so that no adapter start is
+/// left half done, kill any child process still there, then exit with 128 +
+/// `signal`, as a shell reports a death by that signal.
+fn clean_up_and_exit(signal: i32) -> ! {
+    let cleaned = std::panic::catch_unwind(|| {
+        client::stop_all();
+        scratch::close_all();
+        let (lock, changed) = &RUNNING;
+        let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = changed
+            .wait_timeout_while(guard, WIND_DOWN, |running| *running)
+            .unwrap_or_else(PoisonError::into_inner);
+        kill_children();
+    });
+    let name = nix::sys::signal::Signal::try_from(signal).map_or("a signal", |s| s.as_str());
+    let outcome = match cleaned {
+        Ok(()) => "adapters stopped, scratch directories removed",
+        Err(_) => "the clean-up failed",
+    };
+    // Never a panic here: after SIGHUP stderr may be gone.
+    let _ = writeln!(
+        std::io::stderr(),
+        "rvlf conform: interrupted by {name}: {outcome}"
+    );
+    std::process::exit(128 + signal)
+}
+
+/// SIGKILL every child process of this one, and its process group (an
+/// adapter leads its own): the last sweep before exit, for a start that
+/// stop_all could not see yet.
+fn kill_children() {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
-    let pid = std::process::id();
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let ours = name.to_string_lossy().starts_with("rvlf-conform-")
-            && std::fs::read_to_string(entry.path().join(".owner"))
-                .is_ok_and(|owner| owner.trim() == pid.to_string());
-        if ours {
-            let _ = std::fs::remove_dir_all(entry.path());
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The fields after the parenthesised name: state, ppid, pgrp.
+        let mut after = stat.rsplit_once(") ").map_or("", |(_, r)| r).split(' ');
+        let ppid = after.nth(1).and_then(|p| p.parse::<u32>().ok());
+        let pgrp = after.next().and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(me) {
+            let child = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            if pgrp == Some(pid) {
+                let _ = nix::sys::signal::killpg(child, nix::sys::signal::Signal::SIGKILL);
+            }
         }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP, told apart: a handler that only writes the
+/// signal's number to a pipe (the self-pipe trick), and a thread that reads
+/// it and does the work in ordinary code, with locks and allocation. The
+/// handler is installed with `SA_RESTART`, so the other threads hardly
+/// notice it; a child process starts with default dispositions again
+/// (execve resets handlers). A signal that was ignored when the harness
+/// started (`nohup`, a background job of a non-interactive shell) stays
+/// ignored.
+mod signals {
+    use std::os::fd::IntoRawFd;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    use nix::errno::Errno;
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
+    const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+    /// The pipe's write end, for the handler; -1 before [`install`].
+    static WAKE: AtomicI32 = AtomicI32::new(-1);
+    /// The first signal received, 0 before.
+    static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn on_signal(signal: libc::c_int) {
+        // Async-signal-safe only: atomics and write(2), errno kept.
+        let errno = Errno::last_raw();
+        let _ = RECEIVED.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+        let fd = WAKE.load(Ordering::SeqCst);
+        if fd >= 0 {
+            let byte = signal as u8;
+            // SAFETY: writes one byte from a live local to a descriptor
+            // that stays open for the life of the process.
+            unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
+        }
+        Errno::set_raw(errno);
+    }
+
+    /// The first signal received, if any.
+    pub fn received() -> Option<i32> {
+        match RECEIVED.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+
+    /// Start the signal thread, which calls `then` with the first signal's
+    /// number, and install the handler; the first call does, later calls
+    /// only report how that went.
+    pub fn install(then: fn(i32) -> !) -> Result<(), String> {
+        static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+        INSTALLED.get_or_init(|| install_once(then)).clone()
+    }
+
+    fn install_once(then: fn(i32) -> !) -> Result<(), String> {
+        let (read_end, write_end) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        // A full pipe must not block the handler; a signal is already pending then.
+        fcntl(&write_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map_err(|e| format!("fcntl: {e}"))?;
+        WAKE.store(write_end.into_raw_fd(), Ordering::SeqCst);
+        std::thread::Builder::new()
+            .name("rvlf-signals".into())
+            .spawn(move || {
+                let mut byte = [0u8; 1];
+                loop {
+                    match nix::unistd::read(&read_end, &mut byte) {
+                        Ok(1) => then(i32::from(byte[0])),
+                        Err(Errno::EINTR) => {}
+                        // The write end is never closed: neither happens.
+                        _ => return,
+                    }
+                }
+            })
+            .map_err(|e| format!("signal thread: {e}"))?;
+        let mut mask = SigSet::empty();
+        for signal in HANDLED {
+            mask.add(signal);
+        }
+        let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, mask);
+        for signal in HANDLED {
+            // SAFETY: the handler only touches atomics and calls write(2).
+            let old = unsafe { sigaction(signal, &action) }
+                .map_err(|e| format!("sigaction {signal}: {e}"))?;
+            if old.handler() == SigHandler::SigIgn {
+                // SAFETY: puts back the disposition that was there.
+                unsafe { sigaction(signal, &old) }
+                    .map_err(|e| format!("sigaction {signal}: {e}"))?;
+            }
+        }
+        Ok(())
     }
 }

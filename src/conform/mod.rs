@@ -6,7 +6,8 @@
 //!   `crate::variant` (the reference with a named defect).
 //! - [`case`]: what a case is and may do; [`cases`]: the catalogue;
 //!   [`runner`]: selection, scheduling, deadlines, verdicts; [`report`]:
-//!   the human table, JSON and JUnit.
+//!   the human table, JSON and JUnit; [`scratch`]: the run's scratch
+//!   directories and the file operations used where an adapter can write.
 
 pub mod case;
 pub mod cases;
@@ -14,5 +15,6 @@ pub mod cli;
 pub mod client;
 pub mod report;
 pub mod runner;
+pub mod scratch;
 pub mod serve;
 pub mod wire;

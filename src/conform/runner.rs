@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::case::{Case, Ctx, Level, Pool, Problem, Target, Timeouts, Verdict};
 use super::client::Adapter;
+use super::scratch;
 use super::wire::Hello;
 
 /// Which cases to run.
@@ -187,38 +188,13 @@ pub fn run(catalogue: Vec<Case>, config: &Config) -> Report {
         report.errors.push("no case matches the selection".into());
         return report;
     }
-    let root = match tempfile::Builder::new()
-        .prefix("rvlf-conform-")
-        .tempdir_in(&config.scratch)
-    {
-        Ok(d) => d,
+    let root = match scratch::Root::create(&config.scratch) {
+        Ok(root) => root,
         Err(e) => {
-            report.errors.push(format!(
-                "cannot make a scratch directory in {}: {e}",
-                config.scratch.display()
-            ));
+            report.errors.push(e);
             return report;
         }
     };
-    // Traversable but not listable by others, so a case may open its own
-    // directory to an adapter running as another user (unreadable files, EPERM).
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let traversable = std::fs::Permissions::from_mode(0o711);
-        if let Err(e) = std::fs::set_permissions(root.path(), traversable) {
-            report
-                .errors
-                .push(format!("cannot set the scratch directory's mode: {e}"));
-            return report;
-        }
-    }
-    // Marks the directory as this run's, for the Ctrl-C handler's clean-up.
-    if let Err(e) = std::fs::write(root.path().join(".owner"), std::process::id().to_string()) {
-        report
-            .errors
-            .push(format!("cannot write to the scratch directory: {e}"));
-        return report;
-    }
     // The adapter must start and say hello before anything is judged.
     let pool = Arc::new(Pool::default());
     match Adapter::spawn(&config.target.adapter, config.timeouts.request) {
@@ -281,10 +257,10 @@ fn run_case(
             config.global
         )))
     } else {
-        let dir = root.join(case.id.replace("::", "--").replace(['/', ' '], "_"));
-        match std::fs::create_dir_all(&dir) {
+        let name = case.id.replace("::", "--").replace(['/', ' '], "_");
+        match scratch::case_dir(root, &name) {
             Err(e) => Err(Problem::Harness(format!("scratch directory: {e}"))),
-            Ok(()) => {
+            Ok(dir) => {
                 let mut ctx = Ctx::new(
                     dir.clone(),
                     config.target.clone(),
@@ -298,7 +274,7 @@ fn run_case(
                         .unwrap_or_else(|_| Err(Problem::Harness("the case panicked".into())))
                 });
                 ctx.finish();
-                let _ = std::fs::remove_dir_all(&dir);
+                let _ = scratch::remove(&dir);
                 outcome
             }
         }

@@ -4,6 +4,7 @@
 //! holder's lock is never removed, however often contenders try.
 
 use std::fs::File;
+use std::path::PathBuf;
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -44,17 +45,19 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// Plant a stale same-host lock: dead pid, 60 s old.
-fn plant_stale(ctx: &Ctx) -> Result<std::path::PathBuf, Problem> {
+/// Plant a stale same-host lock: dead pid, 60 s old. Returns its path and
+/// the planted file, open.
+fn plant_stale(ctx: &Ctx) -> Result<(PathBuf, File), Problem> {
     let path = ctx.lock_path();
-    plant_record(&path, craft::dead_pid()?, &craft::local_host()?, ms(60_000))?;
-    Ok(path)
+    let (pid, host) = (craft::dead_pid()?, craft::local_host()?);
+    let file = craft::plant_aged(&path, |t| craft::record(pid, &host, t), ms(60_000))?;
+    Ok((path, file))
 }
 
 fn run_respects_guard(ctx: &mut Ctx) -> Result<(), Problem> {
-    let path = plant_stale(ctx)?;
-    let file =
-        File::open(&path).map_err(|e| Problem::Harness(format!("open the planted lock: {e}")))?;
+    // The flock is taken on the planted file itself, never on whatever an
+    // adapter might have put at the path since.
+    let (path, file) = plant_stale(ctx)?;
     // Held for the whole case, like a live holder (§7.2) or another breaker (§8.1).
     let guard = Flock::lock(file, FlockArg::LockExclusiveNonblock)
         .map_err(|(_, e)| Problem::Harness(format!("flock the planted lock: {e}")))?;
@@ -66,7 +69,7 @@ fn run_respects_guard(ctx: &mut Ctx) -> Result<(), Problem> {
 
 fn run_replaced_by_own(ctx: &mut Ctx) -> Result<(), Problem> {
     let pid = ctx.hello()?.pid;
-    let path = plant_stale(ctx)?;
+    let (path, _) = plant_stale(ctx)?;
     let outcome = ctx.try_acquire(&path)?;
     let reply_id = craft::expect_acquired(&outcome, "stale lock (this host, dead pid, 60 s old)");
     if !matches!(outcome, Outcome::Acquired { .. }) {

@@ -1,13 +1,25 @@
 //! What cases use to set a scene: records with chosen fields, files planted
 //! with chosen mtimes, PIDs known dead or alive, this host's name, and a
 //! look at what an implementation wrote.
+//!
+//! Scenes are set in directories an adapter can write, so a file is only
+//! ever planted as a new file renamed into place ([`put`]), its times and
+//! mode are set through its descriptor, and a look at a file opens it
+//! without following a symlink or blocking on a FIFO.
 
-use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{unlinkat, UnlinkatFlags};
+
 use crate::conform::case::{harness, Problem};
+use crate::conform::scratch;
 use crate::conform::wire::{unhex, Outcome};
 use rvlf_lock::record::{self, Hostname, Record, WriterId};
 
@@ -54,10 +66,56 @@ pub fn record(pid: u32, host: &Hostname, timestamp_ns: i128) -> Record {
     }
 }
 
-/// Write `bytes` at `path` and set its mtime (UNIX epoch ns).
-pub fn plant(path: &Path, bytes: &[u8], mtime_ns: i128) -> Result<(), Problem> {
-    fs::write(path, bytes).map_err(harness("plant a lock file"))?;
-    set_mtime(path, mtime_ns)
+/// Put a new file holding `bytes` at `path`, the way a writer publishes one,
+/// and return it open (read and write) for what the scene does next (a
+/// flock, an fchmod). It is made under a fresh name next to `path` with
+/// `O_CREAT|O_EXCL|O_NOFOLLOW` and mode 0644, given `mtime_ns` through its
+/// descriptor (futimens), then renamed over `path`: whatever stood there, a
+/// symlink an adapter planted included, is replaced and never written
+/// through. Every name is resolved from the directory's descriptor, opened
+/// without following a symlink.
+pub fn put(path: &Path, bytes: &[u8], mtime_ns: Option<i128>) -> Result<File, Problem> {
+    let what = |e: &dyn std::fmt::Display| {
+        Problem::Harness(format!("plant a file at {}: {e}", path.display()))
+    };
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(what(&"not a file path"));
+    };
+    let dir = scratch::open_dir(dir).map_err(|e| what(&e))?;
+    let flags =
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    for _ in 0..16 {
+        let suffix = scratch::random_suffix().map_err(|e| what(&e))?;
+        let staging = format!(".rvlf-scene-{suffix}");
+        let fd = match openat(
+            &dir,
+            staging.as_str(),
+            flags,
+            Mode::from_bits_truncate(0o644),
+        ) {
+            Err(Errno::EEXIST) => continue,
+            Err(e) => return Err(what(&e)),
+            Ok(fd) => fd,
+        };
+        let mut file = File::from(fd);
+        let written = file
+            .set_permissions(fs::Permissions::from_mode(0o644))
+            .and_then(|()| file.write_all(bytes))
+            .map_err(|e| what(&e))
+            .and_then(|()| mtime_ns.map_or(Ok(()), |t| set_mtime(&file, t)))
+            .and_then(|()| renameat(&dir, staging.as_str(), &dir, name).map_err(|e| what(&e)));
+        if let Err(p) = written {
+            let _ = unlinkat(&dir, staging.as_str(), UnlinkatFlags::NoRemoveDir);
+            return Err(p);
+        }
+        return Ok(file);
+    }
+    Err(what(&"16 fresh names were all taken"))
+}
+
+/// [`put`] `bytes` at `path` with mtime `mtime_ns` (UNIX epoch ns).
+pub fn plant(path: &Path, bytes: &[u8], mtime_ns: i128) -> Result<File, Problem> {
+    put(path, bytes, Some(mtime_ns))
 }
 
 /// Plant the encoded `record` with both its timestamp and its mtime `age` old.
@@ -65,36 +123,64 @@ pub fn plant_aged(
     path: &Path,
     record_at: impl Fn(i128) -> Record,
     age: Duration,
-) -> Result<Record, Problem> {
+) -> Result<File, Problem> {
     let when = now_ns() - age.as_nanos() as i128;
     let r = record_at(when);
-    plant(path, &record::encode(&r), when)?;
-    Ok(r)
+    plant(path, &record::encode(&r), when)
 }
 
-/// Set a file's mtime (UNIX epoch ns; before 1970 is clamped to 1970).
-pub fn set_mtime(path: &Path, mtime_ns: i128) -> Result<(), Problem> {
+/// Set an open file's mtime (UNIX epoch ns; before 1970 is clamped to 1970)
+/// through its descriptor (futimens; the atime is left alone).
+pub fn set_mtime(file: &File, mtime_ns: i128) -> Result<(), Problem> {
     let ns = u64::try_from(mtime_ns.max(0)).unwrap_or(u64::MAX);
-    let when = UNIX_EPOCH + Duration::from_nanos(ns);
-    fs::File::options()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_modified(when))
+    file.set_modified(UNIX_EPOCH + Duration::from_nanos(ns))
         .map_err(harness("set a file's mtime"))
+}
+
+/// Open what is at `path` for reading only if it is a regular file, never
+/// through a symlink and never blocking (a FIFO swapped in after a look
+/// would block a plain open): the file and its metadata, or `None` when
+/// something else (or nothing) is there now.
+fn open_regular(path: &Path) -> std::io::Result<Option<(File, fs::Metadata)>> {
+    let opened = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ELOOP)
+                || e.raw_os_error() == Some(libc::ENXIO) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let m = file.metadata()?;
+    Ok(m.file_type().is_file().then_some((file, m)))
 }
 
 /// What is at `path` now: its bytes, or `None` when nothing is there.
 pub fn read_lock(path: &Path) -> Result<Option<Vec<u8>>, Problem> {
+    let not_regular = || Problem::Fail(format!("{} is no longer a regular file", path.display()));
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Problem::Harness(format!("lstat {}: {e}", path.display()))),
-        Ok(m) if !m.file_type().is_file() => Err(Problem::Fail(format!(
-            "{} is no longer a regular file",
-            path.display()
-        ))),
-        Ok(_) => fs::read(path)
-            .map(Some)
-            .map_err(harness("read the lock file")),
+        Ok(m) if !m.file_type().is_file() => Err(not_regular()),
+        Ok(_) => {
+            let opened = open_regular(path).map_err(harness("open the lock file"))?;
+            let Some((mut file, _)) = opened else {
+                return match fs::symlink_metadata(path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    _ => Err(not_regular()),
+                };
+            };
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)
+                .map_err(harness("read the lock file"))?;
+            Ok(Some(bytes))
+        }
     }
 }
 
@@ -118,11 +204,13 @@ pub fn snapshot(path: &Path) -> Result<Option<Snapshot>, Problem> {
         Ok(m) => m,
     };
     let head = if m.file_type().is_file() {
-        use std::io::Read;
         let mut buf = Vec::new();
-        // Bounded, and only of regular files (a FIFO would block).
-        if let Ok(f) = fs::File::open(path) {
-            let _ = f.take(4096).read_to_end(&mut buf);
+        // Bounded, and only of the very file looked at (which the harness
+        // may not be allowed to read: then its head is not compared).
+        if let Ok(Some((f, opened))) = open_regular(path) {
+            if (opened.dev(), opened.ino()) == (m.dev(), m.ino()) {
+                let _ = f.take(4096).read_to_end(&mut buf);
+            }
         }
         buf
     } else {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::craft::{self, Snapshot};
 use crate::conform::case::{harness, Case, Ctx, Level, Problem};
+use crate::conform::scratch;
 use crate::conform::wire::{Command, Outcome};
 
 /// The unprivileged user an adapter runs as, when the harness is root, to
@@ -195,7 +196,8 @@ fn try_acquire_unprivileged(ctx: &mut Ctx, lock: &Path) -> Result<Outcome, Probl
 /// becomes 0777 (the runner makes the run's scratch root searchable by
 /// others). Skip when a directory further up is not searchable.
 fn open_path_to_others(ctx: &Ctx) -> Result<(), Problem> {
-    fs::set_permissions(&ctx.dir, fs::Permissions::from_mode(0o777))
+    scratch::open_dir(&ctx.dir)
+        .and_then(|d| d.set_permissions(fs::Permissions::from_mode(0o777)))
         .map_err(harness("chmod the case directory"))?;
     for dir in ctx.dir.ancestors().skip(1) {
         let mode = fs::metadata(dir)
@@ -243,13 +245,12 @@ fn plant_symlink_stale(ctx: &Ctx, lock: &Path) -> Result<Vec<PathBuf>, Problem> 
 fn plant_directory(_ctx: &Ctx, lock: &Path) -> Result<Vec<PathBuf>, Problem> {
     fs::create_dir(lock).map_err(harness("mkdir at the lock path"))?;
     let entry = lock.join("entry");
-    fs::write(&entry, b"an entry of a directory at the lock path\n")
-        .map_err(harness("write an entry"))?;
+    craft::put(&entry, b"an entry of a directory at the lock path\n", None)?;
     Ok(vec![entry])
 }
 
 fn plant_sparse(_ctx: &Ctx, lock: &Path) -> Result<Vec<PathBuf>, Problem> {
-    let file = fs::File::create(lock).map_err(harness("create the sparse file"))?;
+    let file = craft::put(lock, b"", None)?;
     file.set_len(1 << 30)
         .map_err(harness("extend the sparse file to 1 GiB"))?;
     Ok(Vec::new())
@@ -257,12 +258,13 @@ fn plant_sparse(_ctx: &Ctx, lock: &Path) -> Result<Vec<PathBuf>, Problem> {
 
 fn plant_unreadable(_ctx: &Ctx, lock: &Path) -> Result<Vec<PathBuf>, Problem> {
     let (pid, host) = (craft::dead_pid()?, craft::local_host()?);
-    craft::plant_aged(
+    let file = craft::plant_aged(
         lock,
         |t| craft::record(pid, &host, t),
         Duration::from_secs(60),
     )?;
-    fs::set_permissions(lock, fs::Permissions::from_mode(0o000)).map_err(harness("chmod 000"))?;
+    file.set_permissions(fs::Permissions::from_mode(0o000))
+        .map_err(harness("chmod 000"))?;
     Ok(Vec::new())
 }
 

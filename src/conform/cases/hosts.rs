@@ -84,9 +84,11 @@ fn run_env_recognised(ctx: &mut Ctx) -> Result<(), Problem> {
             "this host is called {WRONG_ENV_NAME}"
         )));
     }
-    let adapter = spawn_with_wrong_env(ctx)?;
+    // The scene is set before the adapter exists; a stale lock only grows
+    // staler while it starts.
     let path = ctx.lock_path();
     plant_record(&path, craft::dead_pid()?, &host, ms(30_500))?;
+    let adapter = spawn_with_wrong_env(ctx)?;
     let what =
         format!("HOSTNAME={WRONG_ENV_NAME}; record of {host} (this host), dead pid, 30.5 s old");
     expect_stale(ctx, Via::Extra(adapter), &path, &what)
@@ -204,10 +206,11 @@ fn run_long_written(ctx: &mut Ctx) -> Result<(), Problem> {
 }
 
 fn run_long_recognised(ctx: &mut Ctx) -> Result<(), Problem> {
-    let adapter = spawn_long_named(ctx)?;
+    // The scene is set before the adapter exists, as above.
     let stored = Hostname::truncated(LONG_NAME.as_bytes());
     let path = ctx.lock_path();
     plant_record(&path, craft::dead_pid()?, &stored, ms(30_500))?;
+    let adapter = spawn_long_named(ctx)?;
     let what = format!(
         "host name {LONG_NAME:?} (64 bytes); record of its first 62 bytes, dead pid, 30.5 s old"
     );

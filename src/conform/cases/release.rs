@@ -110,7 +110,7 @@ fn owner_check_replaced(ctx: &mut Ctx) -> Result<(), Problem> {
         // Practically impossible for a random id; keep the replacement another writer's.
         other.writer_id = WriterId([0x5a; 16]);
     }
-    let before = replace(ctx, &path, &record::encode(&other))?;
+    let before = replace(&path, &record::encode(&other))?;
     lost_and_unchanged(
         ctx,
         &path,
@@ -125,7 +125,7 @@ fn same_id_other_file(ctx: &mut Ctx) -> Result<(), Problem> {
     let own = craft::read_lock(&path)?.ok_or_else(|| {
         Problem::Fail("acquired, but there is no lock file at the lock path".into())
     })?;
-    let before = replace(ctx, &path, &own)?;
+    let before = replace(&path, &own)?;
     lost_and_unchanged(
         ctx,
         &path,
@@ -151,7 +151,7 @@ fn double_release(ctx: &mut Ctx) -> Result<(), Problem> {
     expect_release(&first, "released", "first release")?;
     // Its own bytes again, in a new file: a handle that was not consumed and
     // trusts the writer id alone would delete them.
-    let before = replace(ctx, &path, &own)?;
+    let before = replace(&path, &own)?;
     let second = ctx.release(&path)?;
     match &second {
         Outcome::Error { .. } | Outcome::Lost => craft::unchanged(&path, &before),
@@ -168,7 +168,7 @@ fn double_release(ctx: &mut Ctx) -> Result<(), Problem> {
 fn replaced_by_malformed(ctx: &mut Ctx) -> Result<(), Problem> {
     let path = ctx.lock_path();
     acquire(ctx, &path)?;
-    let before = replace(ctx, &path, b"not a lock")?;
+    let before = replace(&path, b"not a lock")?;
     lost_and_unchanged(
         ctx,
         &path,
@@ -184,11 +184,11 @@ fn acquire(ctx: &mut Ctx, path: &Path) -> Result<[u8; 16], Problem> {
 }
 
 /// Put `bytes` at `path` the way another writer would: a new file renamed
-/// over it (a new inode). Returns the snapshot of what is there now.
-fn replace(ctx: &Ctx, path: &Path, bytes: &[u8]) -> Result<Option<Snapshot>, Problem> {
-    let staging = ctx.path("replacement.tmp");
-    fs::write(&staging, bytes).map_err(harness("write the replacement file"))?;
-    fs::rename(&staging, path).map_err(harness("rename the replacement over the lock"))?;
+/// over it (a new inode, made under a fresh name with O_EXCL, so nothing an
+/// adapter planted next to the lock is written through). Returns the
+/// snapshot of what is there now.
+fn replace(path: &Path, bytes: &[u8]) -> Result<Option<Snapshot>, Problem> {
+    craft::put(path, bytes, None)?;
     craft::snapshot(path)
 }
 

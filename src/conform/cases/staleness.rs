@@ -7,11 +7,14 @@
 //! The observation helpers here ([`Via`], [`expect_held`], [`expect_stale`])
 //! are shared with the golden, hosts and breaking cases.
 
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::craft::{self, SECOND};
 use crate::conform::case::{path_str, Case, Ctx, Level, Problem};
+use crate::conform::scratch;
 use crate::conform::wire::{Command, Outcome};
 use rvlf_lock::record::{self, Hostname};
 
@@ -423,8 +426,22 @@ fn run_eperm(ctx: &mut Ctx) -> Result<(), Problem> {
 }
 
 /// Root harness: an adapter running as nobody probes the harness's own pid.
+///
+/// The whole scene is set before that adapter exists, in a directory inside
+/// the case's own (so inside the run's scratch root, which a signal's
+/// clean-up and the runner remove): the lock file is planted, then the
+/// directory is given to nobody through its descriptor, then the adapter
+/// starts. From then on the harness only looks.
 fn eperm_as_nobody(ctx: &mut Ctx) -> Result<(), Problem> {
     let dir = nobody_dir(ctx)?;
+    let path = dir.join("data.rvf.lock");
+    plant_record(
+        &path,
+        craft::live_pid(),
+        &craft::local_host()?,
+        ms(3_600_000),
+    )?;
+    give_to_nobody(ctx, &dir)?;
     let adapter = ctx
         .spawn_with(|spec| spec.user = Some(NOBODY))
         .map_err(|p| match p {
@@ -435,13 +452,6 @@ fn eperm_as_nobody(ctx: &mut Ctx) -> Result<(), Problem> {
                 other.detail()
             )),
         })?;
-    let path = dir.path().join("data.rvf.lock");
-    plant_record(
-        &path,
-        craft::live_pid(),
-        &craft::local_host()?,
-        ms(3_600_000),
-    )?;
     let what = format!(
         "adapter as uid {}; record of this host with root's live pid {}, 1 h old",
         NOBODY.0,
@@ -450,21 +460,39 @@ fn eperm_as_nobody(ctx: &mut Ctx) -> Result<(), Problem> {
     expect_held(ctx, Via::Extra(adapter), &path, &what)
 }
 
-/// A directory only `NOBODY` can write, next to the run's scratch root (which
-/// other users cannot enter); removed when dropped.
-fn nobody_dir(ctx: &Ctx) -> Result<tempfile::TempDir, Problem> {
-    let scratch = ctx
-        .dir
-        .parent()
-        .and_then(Path::parent)
-        .map_or_else(std::env::temp_dir, PathBuf::from);
-    let dir = tempfile::Builder::new()
-        .prefix("rvlf-eperm-")
-        .tempdir_in(&scratch)
-        .map_err(|e| Problem::Harness(format!("a directory for uid {}: {e}", NOBODY.0)))?;
-    std::os::unix::fs::chown(dir.path(), Some(NOBODY.0), Some(NOBODY.1))
-        .map_err(|e| Problem::Harness(format!("chown {}: {e}", dir.path().display())))?;
+/// A new directory for `NOBODY`'s lock, inside the case's directory: made
+/// with mkdir(2), which never reuses what stands at the name.
+fn nobody_dir(ctx: &Ctx) -> Result<PathBuf, Problem> {
+    let dir = ctx.path(&format!("uid-{}", NOBODY.0));
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&dir)
+        .map_err(|e| Problem::Harness(format!("mkdir {}: {e}", dir.display())))?;
     Ok(dir)
+}
+
+/// Let `NOBODY` reach and own `dir`: the case's directory becomes
+/// searchable by others (the run's scratch root already is), and `dir`
+/// becomes nobody's, both changed through descriptors opened without
+/// following a symlink.
+fn give_to_nobody(ctx: &Ctx, dir: &Path) -> Result<(), Problem> {
+    let fail = |what: &Path, e: std::io::Error| {
+        Problem::Harness(format!(
+            "a directory for uid {}: {}: {e}",
+            NOBODY.0,
+            what.display()
+        ))
+    };
+    let case = scratch::open_dir(&ctx.dir).map_err(|e| fail(&ctx.dir, e))?;
+    let mode = case
+        .metadata()
+        .map_err(|e| fail(&ctx.dir, e))?
+        .permissions()
+        .mode();
+    case.set_permissions(fs::Permissions::from_mode((mode & 0o7777) | 0o711))
+        .map_err(|e| fail(&ctx.dir, e))?;
+    let own = scratch::open_dir(dir).map_err(|e| fail(dir, e))?;
+    std::os::unix::fs::fchown(&own, Some(NOBODY.0), Some(NOBODY.1)).map_err(|e| fail(dir, e))
 }
 
 /// Unprivileged harness: pid 1, when it belongs to another user.
