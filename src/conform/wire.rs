@@ -208,6 +208,8 @@ pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
         .step_by(2)
         .map(|i| {
             s.get(i..i + 2)
+                // from_str_radix alone would take a sign: "+f" is 15.
+                .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
                 .ok_or_else(|| format!("not hex at offset {i}"))
         })
@@ -255,6 +257,15 @@ mod tests {
         assert!(unhex("0").is_err());
         assert!(unhex("zz").is_err());
         assert!(unhex("é0").is_err());
+    }
+
+    #[test]
+    fn unhex_rejects_a_sign() {
+        // Found by the adapter_reply fuzz target: `u8::from_str_radix`
+        // accepts a leading `+`, so a writer id "+4f5..." was taken as hex.
+        assert!(unhex("+f").is_err());
+        assert!(unhex("+4f543bae7e7e1b09a38aaa7cee5d479").is_err());
+        assert!(unhex("-0").is_err());
     }
 
     #[test]
