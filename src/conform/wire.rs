@@ -174,6 +174,31 @@ impl Outcome {
     }
 }
 
+/// The adapter's first line as a handshake: a `hello` object whose protocol
+/// has this harness's major version (ADAPTER.md sections 0 and 4). The error
+/// says what is wrong, for a `bad hello` report.
+pub fn parse_hello(line: &str) -> Result<Hello, String> {
+    let hello: HelloLine = serde_json::from_str(line).map_err(|e| format!("{e}: {line:?}"))?;
+    if major(&hello.hello.protocol) != major(PROTOCOL) {
+        return Err(format!(
+            "protocol {:?}, this harness speaks {PROTOCOL}",
+            hello.hello.protocol
+        ));
+    }
+    Ok(hello.hello)
+}
+
+/// A line from the adapter as a reply, whatever its `id` (the caller
+/// compares it with the request's).
+pub fn parse_reply(line: &str) -> Result<ReplyLine, serde_json::Error> {
+    serde_json::from_str(line)
+}
+
+/// The part of a protocol string before its first `.`: `rvlf-adapter/1`.
+fn major(protocol: &str) -> &str {
+    protocol.split('.').next().unwrap_or(protocol)
+}
+
 /// Bytes from lowercase or uppercase hex.
 pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
     if !s.len().is_multiple_of(2) {
@@ -183,6 +208,8 @@ pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
         .step_by(2)
         .map(|i| {
             s.get(i..i + 2)
+                // from_str_radix alone would take a sign: "+f" is 15.
+                .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
                 .ok_or_else(|| format!("not hex at offset {i}"))
         })
@@ -230,5 +257,31 @@ mod tests {
         assert!(unhex("0").is_err());
         assert!(unhex("zz").is_err());
         assert!(unhex("é0").is_err());
+    }
+
+    #[test]
+    fn unhex_rejects_a_sign() {
+        // Found by the adapter_reply fuzz target: `u8::from_str_radix`
+        // accepts a leading `+`, so a writer id "+4f5..." was taken as hex.
+        assert!(unhex("+f").is_err());
+        assert!(unhex("+4f543bae7e7e1b09a38aaa7cee5d479").is_err());
+        assert!(unhex("-0").is_err());
+    }
+
+    #[test]
+    fn hello_lines_need_this_major_version() {
+        let hello = parse_hello(
+            r#"{"hello":{"protocol":"rvlf-adapter/1.2","implementation":"x","version":"0","pid":7}}"#,
+        )
+        .expect("a minor revision is accepted");
+        assert_eq!((hello.pid, hello.features.len()), (7, 0));
+        let two =
+            r#"{"hello":{"protocol":"rvlf-adapter/2","implementation":"x","version":"0","pid":7}}"#;
+        assert!(parse_hello(two).is_err_and(|e| e.contains("this harness speaks")));
+        assert!(parse_hello(r#"{"id":1,"result":"busy"}"#).is_err());
+        assert!(
+            parse_reply(r#"{"id":1,"result":"busy"}"#).is_ok_and(|r| r.outcome == Outcome::Busy)
+        );
+        assert!(parse_reply("busy").is_err());
     }
 }
