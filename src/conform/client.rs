@@ -30,7 +30,7 @@
 //!   ([`contain::Tree::kill`]), reaps the adapter and removes its cgroup.
 //!   [`stop_all`] kills every tree at once, for an interrupted run.
 
-mod contain;
+pub mod contain;
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
@@ -44,8 +44,6 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-
-pub use contain::{NO_CGROUP_VAR, TAG_VAR};
 
 use super::wire::{self, Command, Hello, HelloLine, Outcome, ReplyLine, RequestLine, PROTOCOL};
 
@@ -462,11 +460,6 @@ impl Adapter {
     /// The adapter's process id (its process group id too).
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    /// How its processes are contained: `"cgroup"` or `"subreaper"`.
-    pub fn containment(&self) -> &'static str {
-        self.tree.way()
     }
 
     /// Write all of `bytes` to stdin by `deadline`.

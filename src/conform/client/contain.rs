@@ -479,15 +479,6 @@ impl Tree {
         }
     }
 
-    /// `"cgroup"` or `"subreaper"`: how this tree is held.
-    pub fn way(&self) -> &'static str {
-        if self.cgroup.is_some() {
-            "cgroup"
-        } else {
-            "subreaper"
-        }
-    }
-
     /// Send `signal` to every process of the tree. `leader` is the adapter's
     /// pid while it is not reaped.
     pub fn signal(&self, leader: Option<i32>, group: i32, signal: Signal) {
