@@ -281,7 +281,12 @@ impl Ctx {
     pub fn adapter(&mut self) -> Result<&mut Adapter, Problem> {
         if self.main.is_none() {
             let adapter = match self.pool.take() {
-                Some(a) => a,
+                // What it printed while idle is this case's CRASH: it is the
+                // case that next uses the adapter.
+                Some(mut a) => match a.check_quiet() {
+                    Ok(()) => a,
+                    Err(f) => return Err(Problem::from_fault(f, "between cases")),
+                },
                 None => self.start(&self.target.adapter.clone())?,
             };
             self.main = Some(adapter);
@@ -363,18 +368,29 @@ impl Ctx {
     }
 
     /// Stop the case's dedicated adapters; return the main one to the pool
-    /// unless it hung, crashed or spoke garbage.
-    pub fn finish(mut self) {
-        for a in self.extra.drain(..) {
+    /// unless it hung, crashed or spoke garbage. An adapter that printed
+    /// something after its last reply, or exited, is a CRASH of this case,
+    /// returned here, and is not reused.
+    pub fn finish(mut self) -> Option<Problem> {
+        let mut crash = None;
+        let mut quiet = |a: &mut Adapter| {
+            if let (false, Err(f)) = (a.broken, a.check_quiet()) {
+                crash.get_or_insert(Problem::from_fault(f, "after its last reply"));
+            }
+        };
+        for mut a in self.extra.drain(..) {
+            quiet(&mut a);
             a.finish();
         }
-        if let Some(main) = self.main.take() {
+        if let Some(mut main) = self.main.take() {
+            quiet(&mut main);
             if !main.broken {
                 self.pool.put(main);
             } else {
                 main.finish();
             }
         }
+        crash
     }
 }
 

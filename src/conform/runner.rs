@@ -273,9 +273,9 @@ fn run_case(
                     catch_unwind(AssertUnwindSafe(|| (case.run)(&mut ctx)))
                         .unwrap_or_else(|_| Err(Problem::Harness("the case panicked".into())))
                 });
-                ctx.finish();
+                let after = ctx.finish();
                 let _ = scratch::remove(&dir);
-                outcome
+                with_adapter_faults(outcome, after)
             }
         }
     };
@@ -291,6 +291,20 @@ fn run_case(
     result
 }
 
+/// A case's outcome, once its adapters were checked at its end: output or an
+/// exit after the last reply (`after`) is a CRASH of the case, whatever it
+/// concluded, unless it already hung or crashed.
+fn with_adapter_faults(
+    outcome: Result<(), Problem>,
+    after: Option<Problem>,
+) -> Result<(), Problem> {
+    match (outcome, after) {
+        (Err(p @ (Problem::Hang(_) | Problem::Crash(_))), _) => Err(p),
+        (_, Some(crash)) => Err(crash),
+        (outcome, None) => outcome,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +317,24 @@ mod tests {
         assert!(!glob("layout", "layout::magic"));
         assert!(!glob("*::pid", "layout::magic"));
         assert!(glob("*", ""));
+    }
+
+    #[test]
+    fn output_after_the_last_reply_turns_any_verdict_but_hang_into_crash() {
+        let crash = || Some(Problem::Crash("printed after its reply".into()));
+        assert_eq!(
+            with_adapter_faults(Ok(()), crash()),
+            Err(Problem::Crash("printed after its reply".into()))
+        );
+        assert!(matches!(
+            with_adapter_faults(Err(Problem::Fail("x".into())), crash()),
+            Err(Problem::Crash(_))
+        ));
+        assert_eq!(
+            with_adapter_faults(Err(Problem::Hang("h".into())), crash()),
+            Err(Problem::Hang("h".into()))
+        );
+        assert_eq!(with_adapter_faults(Ok(()), None), Ok(()));
     }
 
     #[test]

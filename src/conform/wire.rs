@@ -199,6 +199,19 @@ fn major(protocol: &str) -> &str {
     protocol.split('.').next().unwrap_or(protocol)
 }
 
+/// The `id` of a line that looks like a reply (a JSON object with a numeric
+/// `id`), to say what an unexpected line was: a second reply, or one to a
+/// request not yet sent.
+pub fn reply_id(line: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: u64,
+    }
+    serde_json::from_str::<Id>(line.trim_end())
+        .ok()
+        .map(|l| l.id)
+}
+
 /// Bytes from lowercase or uppercase hex.
 pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
     if !s.len().is_multiple_of(2) {
@@ -249,6 +262,15 @@ mod tests {
         let err: ReplyLine =
             serde_json::from_str(r#"{"id":4,"result":"error","error":"io"}"#).expect("parse");
         assert_eq!(err.outcome.name(), "error");
+    }
+
+    #[test]
+    fn reply_ids_are_read_from_any_object_with_one() {
+        assert_eq!(reply_id(r#"{"id":7,"result":"busy"}"#), Some(7));
+        assert_eq!(reply_id(r#"{"id":8,"result":"nonsense","x":[1]}"#), Some(8));
+        assert_eq!(reply_id(r#"{"result":"busy"}"#), None);
+        assert_eq!(reply_id("not json"), None);
+        assert_eq!(reply_id(r#"{"id":-1}"#), None);
     }
 
     #[test]
