@@ -60,6 +60,11 @@ pub enum Command {
     /// Exit status: 0 no MUST case failed; 1 one did (or a known failure
     /// passed); 2 the harness or the adapter's start-up failed, or nothing ran.
     Conform(ConformArgs),
+    /// Work with the JSON reports of `rvlf conform --json`.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
     /// Serve the adapter protocol (conformance/ADAPTER.md) on stdin/stdout
     /// with the reference implementation.
     Adapter {
@@ -86,6 +91,16 @@ pub enum Command {
         #[command(subcommand)]
         action: GoldenAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// Put several runs side by side: one column per report, one row per
+    /// case, each cell linked to its detail.
+    ///
+    /// Exit status: 0 written; 2 a report is unreadable or not a conformance
+    /// report, or the output cannot be written.
+    Merge(crate::conform::matrix::MergeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +136,9 @@ pub fn run(cli: Cli) -> ExitCode {
         } => acquire_cmd(path, lock_file, timeout, hold),
         Command::Golden { action } => golden_cmd(action),
         Command::Conform(args) => crate::conform::cli::conform(&args),
+        Command::Report {
+            action: ReportAction::Merge(args),
+        } => crate::conform::matrix::merge_cmd(&args),
         Command::Stress(args) => crate::stress::cli::run_cli(&args),
         Command::ModelCheck(args) => crate::model::run_cli(&args),
         Command::Adapter {

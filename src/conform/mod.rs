@@ -8,11 +8,13 @@
 //!   [`runner`]: selection, scheduling, deadlines, verdicts; [`report`]:
 //!   the human table, JSON and JUnit; [`scratch`]: the run's scratch
 //!   directories and the file operations used where an adapter can write.
+//! - [`matrix`]: several runs' JSON reports side by side (`rvlf report merge`).
 
 pub mod case;
 pub mod cases;
 pub mod cli;
 pub mod client;
+pub mod matrix;
 pub mod report;
 pub mod runner;
 pub mod scratch;
