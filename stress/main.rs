@@ -330,6 +330,14 @@ fn trials(seed: u64) -> Vec<Trial> {
             "cli::progress_lines_when_stderr_is_not_a_terminal",
             move || progress_lines(seed),
         ),
+        Trial::test(
+            "picture::reference_run_draws_every_acquisition",
+            move || picture_of_reference(seed),
+        ),
+        Trial::test(
+            "picture::original_first_overlap_is_highlighted",
+            move || picture_of_overlap(seed),
+        ),
     ];
     t
 }
@@ -497,6 +505,212 @@ fn soak(seed: u64, duration: Duration) -> Result<(), Failed> {
             render_first_violation(&outcome.findings)
         )
         .into());
+    }
+    Ok(())
+}
+
+/// `rvlf stress ARGS`: its exit code and its output, printed.
+fn rvlf_stress(args: &[&str]) -> Result<Option<i32>, Failed> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rvlf"))
+        .arg("stress")
+        .args(args)
+        .output()
+        .map_err(|e| Failed::from(format!("rvlf stress: {e}")))?;
+    println!(
+        "rvlf stress {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(out.status.code())
+}
+
+fn read_text(path: &Path) -> Result<String, Failed> {
+    std::fs::read_to_string(path).map_err(|e| Failed::from(format!("{}: {e}", path.display())))
+}
+
+/// The SVG of a picture file, and the one its page embeds, are well-formed
+/// XML, by `xmllint` when it is installed.
+fn xml_well_formed(svg: &str, html: &str) -> Result<(), Failed> {
+    use std::io::Write as _;
+    let embedded = match (html.find("<svg"), html.rfind("</svg>")) {
+        (Some(a), Some(b)) => &html[a..b + "</svg>".len()],
+        _ => return Err("the page embeds no SVG".into()),
+    };
+    if embedded != svg.trim_end() {
+        return Err("the page does not embed the same SVG".into());
+    }
+    let child = std::process::Command::new("xmllint")
+        .args(["--noout", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            println!("skipping the XML check: xmllint could not be started ({e})");
+            return Ok(());
+        }
+    };
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin
+        .write_all(svg.as_bytes())
+        .map_err(|e| Failed::from(format!("xmllint: {e}")))?;
+    drop(stdin);
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Failed::from(format!("xmllint: {e}")))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the SVG is not well-formed XML: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The attribute lists of the first overlap's rectangles.
+fn overlap_rects(svg: &str) -> Vec<String> {
+    svg.match_indices("<rect class=\"hold overlap\"")
+        .map(|(i, _)| {
+            let rest = &svg[i..];
+            rest[..rest.find('>').unwrap_or(rest.len())].to_string()
+        })
+        .collect()
+}
+
+/// A reference run with `--html` and `--svg`: one lane per writer, a bar per
+/// acquisition, no overlap; and the same from its saved history.
+fn picture_of_reference(seed: u64) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+    let scratch = tmpfs().unwrap_or_else(std::env::temp_dir);
+    let (html, svg, saved) = (
+        dir.path().join("run.html"),
+        dir.path().join("run.svg"),
+        dir.path().join("run.jsonl"),
+    );
+    let seed = seed.to_string();
+    let p = |path: &Path| path.display().to_string();
+    let code = rvlf_stress(&[
+        "--writers",
+        "3",
+        "--count",
+        "200",
+        "--seed",
+        &seed,
+        "--progress-every",
+        "0",
+        "--dir",
+        &p(&scratch),
+        "--history",
+        &p(&saved),
+        "--html",
+        &p(&html),
+        "--svg",
+        &p(&svg),
+    ])?;
+    if code != Some(0) {
+        return Err(format!("rvlf stress exited with {code:?}").into());
+    }
+    let (page, picture) = (read_text(&html)?, read_text(&svg)?);
+    if !page.starts_with("<!doctype html>") || !page.contains("<meta charset=\"utf-8\">") {
+        return Err("not an HTML5 page".into());
+    }
+    let lanes = picture.matches("<g class=\"lane\" data-writer=").count();
+    let holds = picture.matches("<rect class=\"hold\"").count();
+    if lanes != 3 || holds != 600 || !picture.contains("data-drawn=\"600\"") {
+        return Err(
+            format!("{lanes} lanes, {holds} holding intervals drawn: 3 and 600 expected").into(),
+        );
+    }
+    if picture.contains("overlap\"") {
+        return Err("an overlap drawn in a clean run".into());
+    }
+    for id in ["timeline", "gaps", "holds"] {
+        if !picture.contains(&format!("<svg id=\"{id}\"")) {
+            return Err(format!("no <svg id=\"{id}\">").into());
+        }
+    }
+    xml_well_formed(&picture, &page)?;
+    let again = dir.path().join("again.html");
+    let code = rvlf_stress(&["--check", &p(&saved), "--html", &p(&again)])?;
+    if code != Some(0) || read_text(&again)? != page {
+        return Err(format!("--check --html: exit {code:?}, or another picture").into());
+    }
+    Ok(())
+}
+
+/// The original algorithm overlaps: exactly the checker's first overlapping
+/// pair is drawn as such, with its caption; also from the saved history.
+fn picture_of_overlap(seed: u64) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+    let scratch = tmpfs().unwrap_or_else(std::env::temp_dir);
+    let (html, saved) = (dir.path().join("run.html"), dir.path().join("run.jsonl"));
+    let seed = seed.to_string();
+    let p = |path: &Path| path.display().to_string();
+    let started = Instant::now();
+    loop {
+        let code = rvlf_stress(&[
+            "--variant",
+            "original",
+            "--count",
+            "300",
+            "--seed",
+            &seed,
+            "--progress-every",
+            "0",
+            "--dir",
+            &p(&scratch),
+            "--history",
+            &p(&saved),
+            "--html",
+            &p(&html),
+        ])?;
+        match code {
+            Some(1) => break,
+            Some(0) if started.elapsed() < CATCH_BUDGET => println!("no violation yet"),
+            other => return Err(format!("rvlf stress exited with {other:?}").into()),
+        }
+    }
+    let file = std::fs::File::open(&saved).map_err(|e| Failed::from(e.to_string()))?;
+    let history = history::read_json(std::io::BufReader::new(file))?;
+    let f = check::check(&history.events, history.end.map(|e| e.counter));
+    let Some((a, b)) = &f.first else {
+        return Err("exit 1 without an overlap".into());
+    };
+    let page = read_text(&html)?;
+    let rects = overlap_rects(&page);
+    let expected: Vec<String> = [a, b]
+        .iter()
+        .map(|i| format!("data-writer=\"{}\" data-seq=\"{}\"", i.writer, i.seq))
+        .collect();
+    let matches = rects.len() == 2
+        && expected
+            .iter()
+            .all(|e| rects.iter().filter(|r| r.contains(e.as_str())).count() == 1);
+    if !matches {
+        return Err(format!("overlap rectangles {rects:?}, expected {expected:?}").into());
+    }
+    let caption = format!("First overlap: writer {} (pid {}", b.writer, b.pid);
+    if !page.contains("id=\"overlap-caption\"") || !page.contains(&caption) {
+        return Err(format!("no caption {caption:?}").into());
+    }
+    let holds = page.matches("<rect class=\"hold").count() as u64;
+    if holds != f.acquisitions.min(5000) {
+        return Err(format!("{holds} drawn of {} acquisitions", f.acquisitions).into());
+    }
+    let start = page.find("<svg").unwrap_or(0);
+    let end = page
+        .rfind("</svg>")
+        .map_or(page.len(), |e| e + "</svg>".len());
+    xml_well_formed(&page[start..end], &page)?;
+    let again = dir.path().join("again.html");
+    let code = rvlf_stress(&["--check", &p(&saved), "--html", &p(&again)])?;
+    let redrawn = read_text(&again)?;
+    if code != Some(1) || overlap_rects(&redrawn) != rects {
+        return Err(format!("--check --html: exit {code:?}, or another overlap drawn").into());
     }
     Ok(())
 }

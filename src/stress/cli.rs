@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::check::Findings;
 use super::engine::{self, Config, Progress, Scenario, Variant};
-use super::{check, faults, history, report};
+use super::{check, faults, history, picture, report};
 use crate::args::{duration, Zero};
 use crate::{say, say_raw};
 
@@ -48,6 +49,13 @@ pub struct StressArgs {
     /// Save the history as JSON lines to FILE (check it again with --check).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Draw the history as an HTML page (a summary, the timeline of holding
+    /// intervals with faults and the first overlap, histograms) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Draw the same picture as a standalone SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
     /// Writers run this adapter (a shell command, see conformance/ADAPTER.md)
     /// instead of the library, e.g. "rvlf adapter --mutant seed".
     #[arg(long, value_name = "COMMAND")]
@@ -145,14 +153,30 @@ pub fn config(args: &StressArgs) -> Result<Config, String> {
 /// `rvlf stress`.
 pub fn run_cli(args: &StressArgs) -> ExitCode {
     if let Some(path) = &args.check {
-        return check_file(path);
+        return check_file(path, args);
     }
-    let config = match config(args) {
+    let mut config = match config(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rvlf stress: {e}");
             return ExitCode::from(2);
         }
+    };
+    // The picture is drawn from the saved history: saved in a scratch
+    // directory when not asked for.
+    let wants_picture = args.html.is_some() || args.svg.is_some();
+    let scratch = match (wants_picture, &config.history) {
+        (true, None) => match tempfile::tempdir() {
+            Ok(dir) => {
+                config.history = Some(dir.path().join("history.jsonl"));
+                Some(dir)
+            }
+            Err(e) => {
+                eprintln!("rvlf stress: a directory for the history: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
     };
     say_raw!("{}", report::header(&config));
     let outcome = match engine::run(&config) {
@@ -163,29 +187,63 @@ pub fn run_cli(args: &StressArgs) -> ExitCode {
         }
     };
     say_raw!("{}", report::run(&outcome));
-    if let Some(path) = &config.history {
+    if let Some(path) = &args.history {
         say!("history saved to {}", path.display());
+    }
+    let drawn = match (&config.history, outcome.skipped.is_some()) {
+        (Some(path), false) if wants_picture => read(path)
+            .and_then(|saved| draw(args, &saved, &outcome.findings, outcome.harness_failed())),
+        _ => Ok(()),
+    };
+    drop(scratch);
+    if let Err(e) = &drawn {
+        eprintln!("rvlf stress: {e}");
     }
     if outcome.skipped.is_some() {
         ExitCode::from(2)
     } else if !outcome.findings.ok() {
         ExitCode::from(1)
-    } else if outcome.harness_failed() {
+    } else if outcome.harness_failed() || drawn.is_err() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     }
 }
 
-/// `rvlf stress --check FILE`.
-fn check_file(path: &Path) -> ExitCode {
-    let saved = match std::fs::File::open(path)
+/// Read a saved history.
+fn read(path: &Path) -> Result<history::Saved, String> {
+    std::fs::File::open(path)
         .map_err(|e| e.to_string())
         .and_then(|f| history::read_json(std::io::BufReader::new(f)))
-    {
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Write the picture files `args` asks for.
+fn draw(
+    args: &StressArgs,
+    saved: &history::Saved,
+    findings: &Findings,
+    harness_failed: bool,
+) -> Result<(), String> {
+    if args.html.is_none() && args.svg.is_none() {
+        return Ok(());
+    }
+    let p = picture::render(saved, findings, harness_failed);
+    for (path, text, what) in [(&args.svg, &p.svg, "SVG"), (&args.html, &p.html, "HTML")] {
+        if let Some(path) = path {
+            std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            say!("{what} picture saved to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// `rvlf stress --check FILE`.
+fn check_file(path: &Path, args: &StressArgs) -> ExitCode {
+    let saved = match read(path) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("rvlf stress --check: {}: {e}", path.display());
+            eprintln!("rvlf stress --check: {e}");
             return ExitCode::from(2);
         }
     };
@@ -203,6 +261,12 @@ fn check_file(path: &Path) -> ExitCode {
     say_raw!("{}", report::findings(&findings));
     say_raw!("{}", check::render_first_violation(&findings));
     say_raw!("{}", report::verdict(&findings, false));
+    if let Err(e) = draw(args, &saved, &findings, false) {
+        eprintln!("rvlf stress --check: {e}");
+        if findings.ok() {
+            return ExitCode::from(2);
+        }
+    }
     if findings.ok() {
         ExitCode::SUCCESS
     } else {

@@ -11,7 +11,7 @@
 //!   per-writer binary files written during a run.
 //! - [`check`]: the checker; [`report`]: what is printed; [`progress`]: the
 //!   progress lines while a run goes on; [`faults`]: the seeded schedule of
-//!   faults.
+//!   faults; [`picture`]: the history drawn as SVG and HTML.
 //! - [`files`]: how the harness makes and reopens its files in the scratch
 //!   directory, which adapters can write.
 //!
@@ -28,6 +28,7 @@ pub mod faults;
 pub mod files;
 pub mod history;
 pub mod ledger;
+pub mod picture;
 pub mod progress;
 pub mod report;
 pub mod scenario;
