@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::client::{Adapter, Fault, Spec};
+use super::client::{Adapter, Exchange, Fault, Spec};
 use super::wire::{Command, Outcome};
 
 /// How strongly PROTOCOL.md requires what a case checks.
@@ -217,6 +217,9 @@ impl Pool {
     }
 }
 
+/// How much of each adapter's stderr a case's report keeps (its end).
+pub const STDERR_REPORTED: usize = 4 * 1024;
+
 /// Timeouts of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -365,6 +368,36 @@ impl Ctx {
         self.call(Command::Release {
             path: path_str(path)?,
         })
+    }
+
+    /// What the adapters this case used were sent and replied (main adapter
+    /// first, the last [`super::client::MAX_EXCHANGES`] of each), and the
+    /// tails of their stderr (the last [`STDERR_REPORTED`] bytes of each,
+    /// labelled when there are several): for the report of a case that did
+    /// not pass. Forgets the exchanges, so that a pooled adapter starts the
+    /// next case with none.
+    pub fn trace(&mut self) -> (Vec<Exchange>, String) {
+        let mut exchanges = Vec::new();
+        let mut tails = Vec::new();
+        for a in self.main.iter_mut().chain(self.extra.iter_mut()) {
+            exchanges.extend(a.take_exchanges());
+            let stderr = a.stderr();
+            let mut start = stderr.len().saturating_sub(STDERR_REPORTED);
+            while !stderr.is_char_boundary(start) {
+                start += 1;
+            }
+            tails.push((a.pid(), stderr[start..].to_string()));
+        }
+        tails.retain(|(_, t)| !t.is_empty());
+        let stderr = match tails.as_slice() {
+            [(_, only)] => only.clone(),
+            _ => tails
+                .iter()
+                .map(|(pid, t)| format!("--- adapter pid {pid} ---\n{t}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        (exchanges, stderr)
     }
 
     /// Stop the case's dedicated adapters; return the main one to the pool

@@ -35,7 +35,7 @@ pub struct ConformArgs {
     /// Run only cases at least this strict: MUST, SHOULD or MAY.
     #[arg(long, value_name = "LEVEL")]
     pub level: Option<crate::conform::case::Level>,
-    /// List the selected cases and exit.
+    /// List the selected cases and exit (as JSON with `--json`).
     #[arg(long)]
     pub list: bool,
     /// How many independent cases run at once (contention cases always run alone).
@@ -50,12 +50,19 @@ pub struct ConformArgs {
     /// Seconds the whole run may take; cases not started by then are not run.
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     pub timeout: f64,
-    /// Also write the report as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
+    /// Also write the report as JSON to FILE; without FILE, or with `-`, to
+    /// stdout instead of the human table (with `--list`: the catalogue).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     pub json: Option<PathBuf>,
     /// Also write the report as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Where the HTML page's section numbers link to, with `#s3.1` appended.
+    #[arg(long, value_name = "URL", default_value = report::DEFAULT_PROTOCOL_URL)]
+    pub protocol_url: String,
     /// Where scratch directories go (default: the system's temporary directory).
     #[arg(long, value_name = "DIR")]
     pub scratch: Option<PathBuf>,
@@ -173,6 +180,10 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
             .iter()
             .filter(|c| config.selection.includes(c))
             .collect();
+        if let Some(path) = &args.json {
+            let text = report::catalogue_json(&catalogue, &selected).map_err(|e| e.to_string());
+            return ExitCode::from(write_report(path, text.map(|t| t + "\n")));
+        }
         say_raw!("{}", report::list(&selected));
         say!("{} of {} cases selected", selected.len(), catalogue.len());
         return ExitCode::SUCCESS;
@@ -194,11 +205,21 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
         }
     }
     let mut code = report.exit_code();
-    say_raw!("{}", report::human(&report));
+    if args.json.as_deref().is_none_or(|p| !is_stdout(p)) {
+        say_raw!("{}", report::human(&report));
+    }
     if let Some(path) = &args.json {
         code = code.max(write_report(
             path,
-            report::json(&report).map_err(|e| e.to_string()),
+            report::json(&report)
+                .map(|t| t + "\n")
+                .map_err(|e| e.to_string()),
+        ));
+    }
+    if let Some(path) = &args.html {
+        code = code.max(write_report(
+            path,
+            Ok(report::html(&report, &args.protocol_url)),
         ));
     }
     if let Some(path) = &args.junit {
@@ -207,9 +228,21 @@ pub fn conform(args: &ConformArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Write one report file; 2 if it could not be written.
+/// `-`: a report path that means stdout.
+fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Write one report file (stdout for `-`); 2 if it could not be written.
 fn write_report(path: &Path, text: Result<String, String>) -> u8 {
     let written = text.and_then(|t| {
+        if is_stdout(path) {
+            let mut out = std::io::stdout().lock();
+            return out
+                .write_all(t.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| e.to_string());
+        }
         let mut file = open_report(path)?;
         file.write_all(t.as_bytes()).map_err(|e| e.to_string())
     });

@@ -32,6 +32,7 @@
 
 pub mod contain;
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
@@ -53,6 +54,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub const TERM_GRACE: Duration = Duration::from_millis(300);
 /// How much of an adapter's stderr is kept, to explain a crash.
 pub const STDERR_TAIL: usize = 16 * 1024;
+/// How many request/reply exchanges an adapter keeps for the report (the last ones).
+pub const MAX_EXCHANGES: usize = 50;
+/// Longest request or reply line kept in an [`Exchange`], in bytes.
+pub const MAX_EXCHANGE_LINE: usize = 4 * 1024;
 /// How often a wait for a reply looks whether the adapter has exited.
 const EXIT_CHECK: Duration = Duration::from_millis(20);
 
@@ -223,6 +228,26 @@ fn is_simple_program(command: &str) -> bool {
     quote.is_none() && !first.is_empty() && !SHELL_WORDS.contains(&first.as_str())
 }
 
+/// One request line sent to an adapter and the reply line it gave (`None`
+/// when none came: a hang, a crash), each cut to [`MAX_EXCHANGE_LINE`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Exchange {
+    pub request: String,
+    pub reply: Option<String>,
+}
+
+/// `line` cut to at most [`MAX_EXCHANGE_LINE`] bytes, on a character boundary.
+fn bounded(line: &str) -> String {
+    if line.len() <= MAX_EXCHANGE_LINE {
+        return line.to_string();
+    }
+    let mut end = MAX_EXCHANGE_LINE;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes in all)", &line[..end], line.len())
+}
+
 /// What reading one line gave.
 enum Got {
     Line(String),
@@ -255,6 +280,8 @@ pub struct Adapter {
     /// Set by the first stop: the exit status, and whether the adapter had
     /// exited before it was signalled.
     stopped: Option<(Option<ExitStatus>, bool)>,
+    /// The last [`MAX_EXCHANGES`] requests and replies since [`Adapter::take_exchanges`].
+    exchanges: VecDeque<Exchange>,
 }
 
 /// The harness's ends of an adapter's pipes.
@@ -330,6 +357,7 @@ impl Adapter {
             next_id: 1,
             broken: false,
             stopped: None,
+            exchanges: VecDeque::new(),
         };
         let line = match adapter.read_line(deadline) {
             Got::Line(line) => line,
@@ -363,6 +391,13 @@ impl Adapter {
         self.next_id += 1;
         let mut text = serde_json::to_string(&RequestLine { id, command })
             .map_err(|e| Fault::Spawn(format!("cannot encode a request: {e}")))?;
+        if self.exchanges.len() == MAX_EXCHANGES {
+            self.exchanges.pop_front();
+        }
+        self.exchanges.push_back(Exchange {
+            request: bounded(&text),
+            reply: None,
+        });
         text.push('\n');
         match self.send(text.as_bytes(), deadline) {
             Ok(()) => {}
@@ -376,11 +411,19 @@ impl Adapter {
             }
         }
         let line = match self.read_line(deadline) {
-            Got::Line(line) => line,
+            Got::Line(line) => {
+                if let Some(last) = self.exchanges.back_mut() {
+                    last.reply = Some(bounded(&line));
+                }
+                line
+            }
             Got::TooLong(start) => {
+                if let Some(last) = self.exchanges.back_mut() {
+                    last.reply = Some(format!("{start}... (more than {MAX_LINE} bytes)"));
+                }
                 return Err(self.fail(Fault::Garbage {
                     line: format!("{start}... (more than {MAX_LINE} bytes)"),
-                }))
+                }));
             }
             Got::Eof => {
                 return Err(self.crashed(Event::Eof, &format!("before replying to request {id}")))
@@ -447,6 +490,12 @@ impl Adapter {
         let tail = self.io.stderr.lock().unwrap_or_else(|p| p.into_inner());
         let start = tail.len().saturating_sub(STDERR_TAIL);
         String::from_utf8_lossy(&tail[start..]).into_owned()
+    }
+
+    /// The requests sent and replies received since the last call (the
+    /// last [`MAX_EXCHANGES`] of them), oldest first; forgets them.
+    pub fn take_exchanges(&mut self) -> Vec<Exchange> {
+        self.exchanges.drain(..).collect()
     }
 
     /// The adapter's process id (its process group id too).

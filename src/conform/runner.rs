@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::case::{Case, Ctx, Level, Pool, Problem, Target, Timeouts, Verdict};
-use super::client::Adapter;
+use super::client::{Adapter, Exchange};
 use super::scratch;
 use super::wire::Hello;
 
@@ -116,6 +116,14 @@ pub struct CaseResult {
     /// The reason given in the expectations file, when the case is listed there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_failure: Option<String>,
+    /// The end of the stderr of the adapters the case used; only when it
+    /// did not pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr_tail: Option<String>,
+    /// The requests the case sent and the replies it got (bounded, see
+    /// [`super::client::MAX_EXCHANGES`]); only when it did not pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchanges: Option<Vec<Exchange>>,
 }
 
 impl CaseResult {
@@ -130,7 +138,7 @@ impl CaseResult {
 }
 
 /// The outcome of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub implementation: Option<Hello>,
     pub results: Vec<CaseResult>,
@@ -140,6 +148,21 @@ pub struct Report {
     pub errors: Vec<String>,
     /// Ids in the expectations file that no selected case has.
     pub unknown_expectations: Vec<String>,
+    /// When the run started, UTC, RFC 3339 (`2025-01-31T12:00:00Z`).
+    pub started: String,
+    /// The adapter command line that was tested.
+    pub adapter: String,
+    /// The whole catalogue the selection was taken from.
+    pub catalogue: CatalogueId,
+}
+
+/// What identifies a catalogue: its size and a hash of its cases.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CatalogueId {
+    /// Number of cases in the whole catalogue, selected or not.
+    pub cases: usize,
+    /// `sha256:<hex>`, see [`super::report::catalogue_hash`].
+    pub hash: String,
 }
 
 impl Report {
@@ -167,11 +190,13 @@ impl Report {
 pub fn run(catalogue: Vec<Case>, config: &Config) -> Report {
     let started = Instant::now();
     let mut report = Report {
-        implementation: None,
-        results: Vec::new(),
-        seconds: 0.0,
-        errors: Vec::new(),
-        unknown_expectations: Vec::new(),
+        started: super::report::rfc3339(std::time::SystemTime::now()),
+        adapter: config.target.adapter.command.clone(),
+        catalogue: CatalogueId {
+            cases: catalogue.len(),
+            hash: super::report::catalogue_hash(&catalogue),
+        },
+        ..Report::default()
     };
     let cases: Vec<Case> = catalogue
         .into_iter()
@@ -250,7 +275,10 @@ fn run_case(
         detail: String::new(),
         seconds: 0.0,
         known_failure: config.expectations.known.get(&case.id).cloned(),
+        stderr_tail: None,
+        exchanges: None,
     };
+    let mut trace = (Vec::new(), String::new());
     let outcome = if run_started.elapsed() >= config.global {
         Err(Problem::Harness(format!(
             "not run: the global timeout of {:?} had passed",
@@ -273,6 +301,7 @@ fn run_case(
                     catch_unwind(AssertUnwindSafe(|| (case.run)(&mut ctx)))
                         .unwrap_or_else(|_| Err(Problem::Harness("the case panicked".into())))
                 });
+                trace = ctx.trace();
                 let after = ctx.finish();
                 let _ = scratch::remove(&dir);
                 with_adapter_faults(outcome, after)
@@ -286,6 +315,10 @@ fn run_case(
     if result.known_failure.is_some() && result.verdict == Verdict::Pass {
         result.detail =
             "listed as a known failure, but passed: remove it from the expectations file".into();
+    }
+    if result.verdict != Verdict::Pass {
+        result.exchanges = Some(trace.0);
+        result.stderr_tail = Some(trace.1);
     }
     result.seconds = started.elapsed().as_secs_f64();
     result

@@ -228,6 +228,7 @@ mod tests {
             seconds: 0.1,
             errors: vec!["the adapter `x` did not start: bad hello".into()],
             unknown_expectations: Vec::new(),
+            ..Report::default()
         };
         let text = human(&report);
         assert!(text.contains("Implementation: unknown (no hello"), "{text}");

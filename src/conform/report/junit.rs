@@ -233,6 +233,7 @@ mod tests {
             seconds: 0.1,
             errors: vec!["no hello".into()],
             unknown_expectations: Vec::new(),
+            ..Report::default()
         };
         let j = parsed(&report);
         assert_eq!((j.tests, j.errors), (1, 1));

@@ -1,29 +1,34 @@
 //! Reports of a conformance run: the human table grouped by PROTOCOL.md
-//! section, JSON for machines, JUnit XML for CI front ends, and the
-//! catalogue table of `--list`.
+//! section, JSON for machines, JUnit XML for CI front ends, one HTML page
+//! for people, and the catalogue of `--list` (a table, or JSON).
 //!
 //! All renderers read the same [`Summary`], so the counts, the number of
 //! MUST failures and the exit status agree across formats. This module holds
 //! the summary, its exit meaning and what the renderers share (grouping by
 //! section, section titles, truncation); each renderer has a file of its
-//! own: `human.rs`, `json.rs`, `junit.rs` and `list.rs`.
+//! own: `human.rs`, `json.rs`, `junit.rs`, `html.rs` and `list.rs`.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::case::Verdict;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::case::{Case, Verdict};
 use super::runner::{CaseResult, Report};
 
+mod html;
 mod human;
 mod json;
 mod junit;
 mod list;
 
+pub use html::{case_anchor, html, DEFAULT_PROTOCOL_URL};
 pub use human::human;
 pub use json::{json, JSON_FORMAT};
 pub use junit::junit;
-pub use list::list;
+pub use list::{catalogue_json, list, CATALOGUE_FORMAT};
 
 /// Every verdict, in the order summaries list them.
 pub const VERDICTS: [Verdict; 8] = [
@@ -115,6 +120,68 @@ fn exit_meaning(report: &Report, code: u8) -> String {
     }
 }
 
+// ---------------------------------------------------------------- identity
+
+/// The harness that produced a report: `{"name": "rvlf", "version": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Harness {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// This harness.
+pub const HARNESS: Harness = Harness {
+    name: "rvlf",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+/// `sha256:<hex>` over the catalogue: for each case, in catalogue order, the
+/// JSON array `[id, level, section, requirement]` and a newline. Any change
+/// to one of those four of any case, or to their order, changes it.
+pub fn catalogue_hash(cases: &[Case]) -> String {
+    let mut hasher = Sha256::new();
+    for c in cases {
+        let line = serde_json::json!([c.id, c.level.to_string(), c.section, c.requirement]);
+        hasher.update(line.to_string().as_bytes());
+        hasher.update(b"\n");
+    }
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// `time` as an RFC 3339 UTC date-time to the second: `2025-01-31T12:00:00Z`
+/// (times before 1970 are shown as 1970-01-01T00:00:00Z).
+pub fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The proleptic Gregorian date `days` days after 1970-01-01 (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 // ---------------------------------------------------------------- sections
 
 /// The numbers of a section reference: "§3.1" → [3, 1]; empty if none.
@@ -192,6 +259,8 @@ fn truncate(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::conform::case::Level;
+    use crate::conform::client::Exchange;
+    use crate::conform::runner::CatalogueId;
     use crate::conform::wire::Hello;
 
     fn result(id: &str, section: &str, level: Level, verdict: Verdict, detail: &str) -> CaseResult {
@@ -205,6 +274,13 @@ mod tests {
             detail: detail.into(),
             seconds: 0.25,
             known_failure: None,
+            stderr_tail: (verdict != Verdict::Pass).then(|| "adapter says <b>hi</b>\n".into()),
+            exchanges: (verdict != Verdict::Pass).then(|| {
+                vec![Exchange {
+                    request: r#"{"id":1,"verb":"release","path":"/x<y>"}"#.into(),
+                    reply: None,
+                }]
+            }),
         }
     }
 
@@ -291,7 +367,51 @@ mod tests {
             seconds: 3.5,
             errors: Vec::new(),
             unknown_expectations: vec!["layout::gone".into()],
+            started: "2025-01-31T12:00:00Z".into(),
+            adapter: "acme-adapter --strict".into(),
+            catalogue: CatalogueId {
+                cases: 140,
+                hash: format!("sha256:{}", "ab".repeat(32)),
+            },
         }
+    }
+
+    #[test]
+    fn rfc3339_formats_utc_dates() {
+        use std::time::Duration;
+        let at = |s: u64| rfc3339(UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_738_324_800), "2025-01-31T12:00:00Z");
+        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(at(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn the_catalogue_hash_follows_every_listed_field() {
+        let case = |id: &str, requirement: &str| Case {
+            id: id.into(),
+            section: "§3.1",
+            level: Level::Must,
+            requirement: requirement.into(),
+            expected: String::new(),
+            exclusive: false,
+            run: Box::new(|_| Ok(())),
+        };
+        let base = catalogue_hash(&[case("a::b", "r")]);
+        assert!(
+            base.starts_with("sha256:") && base.len() == 7 + 64,
+            "{base}"
+        );
+        assert_eq!(base, catalogue_hash(&[case("a::b", "r")]));
+        assert_ne!(base, catalogue_hash(&[case("a::c", "r")]));
+        assert_ne!(base, catalogue_hash(&[case("a::b", "r.")]));
+        let mut should = case("a::b", "r");
+        should.level = Level::Should;
+        assert_ne!(base, catalogue_hash(&[should]));
+        let mut moved = case("a::b", "r");
+        moved.section = "§3.2";
+        assert_ne!(base, catalogue_hash(&[moved]));
     }
 
     #[test]
