@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::report::JSON_FORMAT;
+use super::report::{self, JSON_FORMAT};
 
 /// Format of the merged JSON (`--json`).
 pub const MATRIX_FORMAT: &str = "rvlf-conform-matrix/1";
@@ -561,7 +561,7 @@ pub fn html(m: &Matrix) -> String {
                 h,
                 "<tr class=\"section\"><th colspan=\"{}\">{}</th></tr>",
                 n + 1,
-                esc(&section_heading(&row.section))
+                esc(&report::section_heading(&row.section))
             );
         }
         let _ = write!(
@@ -667,25 +667,6 @@ fn detail(h: &mut String, col: usize, c: &Column, row: &Row, r: &CaseResult) {
         "<p><a href=\"#row-{}\">back to the matrix</a></p>\n</div>",
         row.anchor
     );
-}
-
-/// "§3.1 Layout" from PROTOCOL.md's headings, or the section as given.
-fn section_heading(section: &str) -> String {
-    const SPEC: &str = include_str!("../../PROTOCOL.md");
-    let key = section
-        .trim_start_matches(|c: char| !c.is_ascii_digit())
-        .trim_end_matches('.');
-    if key.is_empty() {
-        return section.to_string();
-    }
-    SPEC.lines()
-        .filter(|l| l.starts_with('#'))
-        .map(|l| l.trim_start_matches('#').trim())
-        .find_map(|heading| {
-            let (number, title) = heading.split_once(' ')?;
-            (number.trim_end_matches('.') == key).then(|| format!("{section} {}", title.trim()))
-        })
-        .unwrap_or_else(|| section.to_string())
 }
 
 // ---------------------------------------------------------------- JSON

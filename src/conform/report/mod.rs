@@ -213,7 +213,7 @@ fn section_title(section: &str) -> Option<&'static str> {
 }
 
 /// "§3.1 Layout", or the section as the case gave it.
-fn section_heading(section: &str) -> String {
+pub(crate) fn section_heading(section: &str) -> String {
     match section_title(section) {
         Some(title) => format!("{section} {title}"),
         None => section.to_string(),
