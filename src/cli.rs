@@ -114,7 +114,7 @@ pub enum GoldenAction {
     /// Fail if any fixture or manifest.json differs from what regen would write,
     /// by a single byte.
     Check {
-        /// The golden directory.
+        /// The golden directory (relative to the working directory).
         #[arg(long, default_value = "golden")]
         dir: PathBuf,
     },
@@ -244,6 +244,14 @@ fn golden_cmd(action: GoldenAction) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        GoldenAction::Check { dir } if !dir.is_dir() => {
+            eprintln!(
+                "rvlf golden check: no golden directory at {}; run it from the repository's root \
+                 or name the directory with --dir <path>/golden",
+                std::path::absolute(&dir).unwrap_or(dir).display()
+            );
+            ExitCode::from(2)
+        }
         GoldenAction::Check { dir } => match golden::check(&dir) {
             Ok(drift) if drift.is_empty() => {
                 say!("{}: no drift", dir.display());
