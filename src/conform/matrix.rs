@@ -482,15 +482,19 @@ pub fn html(m: &Matrix) -> String {
             None => "no hello".to_string(),
         };
         let mut run = Vec::new();
-        for (name, v) in [
-            ("adapter", &r.adapter),
-            ("started", &r.started),
-            ("harness", &r.harness),
-            ("catalogue", &r.catalogue),
-        ] {
+        for (name, v) in [("adapter", &r.adapter), ("started", &r.started)] {
             if let Some(v) = v {
                 run.push(format!("{name}: {}", text_of(v)));
             }
+        }
+        if let Some(h) = &r.harness {
+            let field = |k: &str| h.get(k).map(text_of).unwrap_or_default();
+            run.push(format!("harness: {} {}", field("name"), field("version")));
+        }
+        if let Some(c) = &r.catalogue {
+            let cases = c.get("cases").map(|n| n.to_string()).unwrap_or_default();
+            let hash = c.get("hash").map(text_of).unwrap_or_default();
+            run.push(format!("catalogue: {cases} cases, {hash}"));
         }
         if let Some(s) = r.seconds {
             run.push(format!("{s:.1} s"));
