@@ -54,7 +54,7 @@ stress_dir=/dev/shm
 [ -d "$stress_dir" ] && [ -w "$stress_dir" ] || stress_dir=${TMPDIR:-/tmp}
 stress_log="$outdir/ruvector-node-stress.txt"
 scode=0
-"$rvlf" stress --adapter "$adapter" --writers 4 --count 200 --dir "$stress_dir" >"$stress_log" 2>&1 || scode=$?
+"$rvlf" stress --adapter "$adapter" --writers 4 --count 400 --dir "$stress_dir" --progress-every 0 >"$stress_log" 2>&1 || scode=$?
 want=$(grep -v '^#' "$here/stress-expect.txt" | grep -v '^$' | head -n 1)
 got=$(grep -E '^verdict:' "$stress_log" || echo "verdict: none (exit $scode)")
 case "$scode:$want" in
