@@ -22,6 +22,7 @@ pub mod cli;
 pub mod conform;
 pub mod flaws;
 pub mod golden;
+pub mod html;
 pub mod model;
 pub mod sim;
 pub mod stress;

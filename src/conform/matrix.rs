@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::report::{self, JSON_FORMAT};
+use crate::html::escape as esc;
 
 /// Format of the merged JSON (`--json`).
 pub const MATRIX_FORMAT: &str = "rvlf-conform-matrix/1";
@@ -383,22 +384,6 @@ pub fn anchor(id: &str) -> String {
 }
 
 // ---------------------------------------------------------------- HTML
-
-/// Escape text for HTML content and double-quoted attributes.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A verdict as a class name: letters, digits and `-` only.
 fn verdict_class(v: &str) -> String {

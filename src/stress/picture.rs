@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 use super::check::{human_ns, quantile, Findings, Interval};
 use super::history::{Kind, Saved};
 use super::report;
+use crate::html::escape as esc;
 
 /// At most this many acquisitions are drawn on the timeline.
 pub const MAX_DRAWN: usize = 5000;
@@ -34,24 +35,6 @@ const BAR: f64 = 12.0;
 const HIST_W: f64 = 595.0;
 const HIST_H: f64 = 220.0;
 const BINS: usize = 24;
-
-/// Escape text for XML and HTML, attributes included.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Not allowed in XML 1.0 documents.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// One acquisition as drawn.
 #[derive(Debug, Clone, PartialEq, Eq)]
