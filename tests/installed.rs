@@ -67,7 +67,7 @@ fn installed_binary_runs_from_an_empty_directory() {
     // inspect a lock that a running `rvlf acquire --hold` holds.
     let data = work.join("data.rvf");
     let lock = work.join("data.rvf.lock");
-    let mut holder = cmd(&["acquire", "--hold", "3", "data.rvf"])
+    let mut holder = cmd(&["acquire", "--hold", "10", "data.rvf"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start rvlf acquire");

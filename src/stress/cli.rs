@@ -57,7 +57,7 @@ pub struct StressArgs {
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
     /// Writers run this adapter (a shell command, see conformance/ADAPTER.md)
-    /// instead of the library, e.g. "rvlf adapter --mutant seed".
+    /// instead of the library, e.g. "rvlf adapter --mutant original".
     #[arg(long, value_name = "COMMAND")]
     pub adapter: Option<String>,
     /// With --adapter: every other writer (0, 2, ...) runs the library instead.
